@@ -1,0 +1,14 @@
+"""Shared fixtures. Oracles (torch) skip locally when missing, but fail under PYQUIRK_REQUIRE_ORACLES=1."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))  # tests/_tol.py, tests/nets.py
+
+
+def require_oracle(module: str):
+    """Import an oracle package; a missing oracle is a failure in CI, a skip elsewhere."""
+    if os.environ.get("PYQUIRK_REQUIRE_ORACLES") == "1":
+        return __import__(module)
+    return pytest.importorskip(module)
