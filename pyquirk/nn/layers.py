@@ -191,7 +191,9 @@ class _Conv(_Bilinear):
         return W.reshape(W.shape[:-self.d - 1] + (-1,))
 
     def _to_channels_first(self, y):  # [*B, N, prod(So), out] -> [*B, N, out, *So]
-        y = np.swapaxes(y, -1, -2)
+        # contiguous, so later reductions sum in the same order whatever the model dims are
+        # (this keeps the population axis bit-exact)
+        y = np.ascontiguousarray(np.swapaxes(y, -1, -2))
         return y.reshape(y.shape[:-1] + self.out_spatial)
 
     def _to_channels_last(self, gy):  # [*B, N, out, *So] -> [*B, N, prod(So), out]
