@@ -194,10 +194,10 @@ def test_bad_architectures_raise(build, match):
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(0, 4), extra=st.lists(st.integers(1, 3), max_size=2), feat=st.integers(1, 6))
 def test_shape_validation_property(small, n, extra, feat):
-    """Any X whose shape is not [N, 4] or [E, N, 4] with N ≥ 1 is rejected with a ValueError naming X."""
+    """For θ [P] (E = 1), any X not shaped [N, 4] or [1, N, 4] with N ≥ 1 is rejected naming X."""
     net, th, _, _ = small
     X = np.zeros(tuple(extra) + (n, feat))
-    valid = feat == 4 and n >= 1 and len(extra) == 0
+    valid = feat == 4 and n >= 1 and extra in ([], [1])
     if valid:
         assert net.logits(th, X).shape == (n, 3)
     else:
