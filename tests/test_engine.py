@@ -215,3 +215,19 @@ def test_label_range_property(small, labels):
     else:
         with pytest.raises(ValueError, match="label"):
             net.loss(th, X, y)
+
+
+@pytest.mark.parametrize("name", ["mlp-gelu", "cnn1d-maxpool", "cnn2d-pools"])
+def test_vjp_of_loss_cotangent_equals_grad(name):
+    """Pulling ∂loss/∂logits back through vjp gives the engine's own gradient."""
+    net, th, X, y = problem(name)
+    z = net.logits(th, X)
+    s = np.exp(z - z.max(1, keepdims=True))
+    s /= s.sum(1, keepdims=True)
+    g = (s - np.eye(net.n_outputs)[y]) / len(y)
+    assert_close(net.vjp(th, X, g), net.grad(th, X, y), "exact", what=f"{name} vjp")
+    T = np.stack([th, 2 * th])
+    G = net.vjp(T, X, np.stack([g, -g]))
+    assert np.array_equal(G[0], net.vjp(th, X, g))
+    with pytest.raises(ValueError, match="g must have shape"):
+        net.vjp(th, X, g[:-1])

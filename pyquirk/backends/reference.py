@@ -43,6 +43,14 @@ def loss_and_grad(net, theta, X, y):
     return net.loss_fn.per_sample(z, y).mean(axis=-1), net.flatten(grads, theta.shape[:1], theta.dtype)
 
 
+def vjp(net, theta, X, g):
+    """``∂/∂θ Σ_{n,c} g[n, c]·z[n, c]`` for a cotangent ``g: [E, N, C]`` on the logits -> ``[E, P]``."""
+    params = net.layer_params(theta)
+    _, caches = _forward(net, params, X)
+    _, grads = _backward(net, params, caches, g)
+    return net.flatten(grads, theta.shape[:1], theta.dtype)
+
+
 def hvp(net, theta, X, y, V):
     """Exact ``H v`` for k tangents ``V: [E, k, P]`` -> ``[E, k, P]`` (forward-over-reverse).
 

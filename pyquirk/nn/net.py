@@ -204,6 +204,28 @@ class Net:
         """∇θ of the mean loss: ``[P]`` or ``[E, P]``."""
         return self.loss_and_grad(theta, X, y, backend)[1]
 
+    def vjp(self, theta, X, g, backend: str | None = None) -> np.ndarray:
+        """Pull a cotangent on the logits back to θ: ``Σ_{n,c} g[n,c] ∂z[n,c]/∂θ``.
+
+        This is the gradient of any loss computed outside the engine from the logits (soft-target
+        distillation, custom penalties): pass ``g = ∂loss/∂logits``.
+
+        Args:
+            g: ``[N, C]`` (or ``[E, N, C]`` for θ ``[E, P]``), matching ``logits(θ, X)``.
+        Returns:
+            ``[P]`` or ``[E, P]``.
+        """
+        t, X3, _ = self._prepare(theta, X)
+        g = as_float_array(g, "g", dtype=t.dtype, ndim=(2, 3))
+        expected = (t.shape[0], X3.shape[1], self.n_outputs)
+        if g.shape[-2:] != expected[1:] or (g.ndim == 3 and g.shape[0] != expected[0]):
+            raise ValueError(f"g must have shape {list(expected[1:])} or {list(expected)}, got {g.shape}")
+        g3 = np.broadcast_to(g, expected)
+        mod = backends.get(backend)
+        # a backend without a native vjp uses the reference pass, which is exact
+        out = (mod.vjp if hasattr(mod, "vjp") else backends.get("reference").vjp)(self, t, X3, g3)
+        return self._squeeze(out, theta)
+
     def hvp(self, theta, X, y, V, backend: str | None = None) -> np.ndarray:
         """Exact Hessian-vector products of the mean loss (Pearlmutter's R-operator).
 
