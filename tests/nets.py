@@ -1,7 +1,7 @@
 """A catalogue of small random nets covering every layer type and activation."""
 import numpy as np
 
-from pyquirk.nn import (GELU, AvgPool, Conv1d, Conv2d, Dense, Flatten, Identity, LeakyReLU, MaxPool, Net,
+from pyquirk.nn import (GELU, AvgPool, Conv1d, Conv2d, Dense, Flatten, Gate, Identity, LeakyReLU, MaxPool, Net,
                         ReLU, Sigmoid, Tanh)
 
 ACTS = {"relu": ReLU, "leaky_relu": lambda: LeakyReLU(0.1), "tanh": Tanh, "sigmoid": Sigmoid,
@@ -32,6 +32,10 @@ NETS = {
     "cnn1d-gelu": lambda: cnn1d("gelu"),
     "cnn2d-pools": cnn2d,
     "cnn2d-relu": lambda: cnn2d("relu"),
+    # HAT-style multiplicative unit gates after a dense layer and after a convolution
+    "mlp-gated": lambda: Net([Dense(6), Gate(), ReLU(), Dense(5), Tanh(), Gate(), Dense(3)], input_shape=(4,)),
+    "cnn1d-gated": lambda: Net([Conv1d(3, 3, padding=1), Gate(), Tanh(), Flatten(), Dense(3)],
+                               input_shape=(2, 6)),
 }
 
 

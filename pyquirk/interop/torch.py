@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import functools
+
 import numpy as np
 
 from .._validate import as_float_array, check_choice
@@ -49,9 +51,27 @@ def _torch_dtype(torch, dtype, default):
 # pyquirk -> torch
 # ============================================================================================
 
+@functools.cache
+def unit_gate_class(torch):
+    """``UnitGate``: the torch twin of :class:`pyquirk.nn.Gate`, ``y = x · gate`` per unit/channel."""
+
+    class UnitGate(torch.nn.Module):
+        def __init__(self, units: int, spatial_dims: int = 0):
+            super().__init__()
+            self.spatial_dims = spatial_dims
+            self.gate = torch.nn.Parameter(torch.ones(units, device="meta"))
+
+        def forward(self, x):
+            return x * self.gate.reshape((-1,) + (1,) * self.spatial_dims)
+
+    return UnitGate
+
+
 def _module_of(torch, layer):
     """The torch module computing the same function as one engine layer (parameters not yet set)."""
     nn = torch.nn
+    if isinstance(layer, L.Gate):
+        return unit_gate_class(torch)(layer.in_shape[0], len(layer.in_shape) - 1)
     if isinstance(layer, L.Dense):
         return nn.Linear(layer.in_features, layer.out_features, device="meta")
     if isinstance(layer, (L.Conv1d, L.Conv2d)):
@@ -187,6 +207,8 @@ def _layer_of(torch, m):
             cls = L.AvgPool
         stride = m.kernel_size if m.stride is None else m.stride
         return cls(_tup(m.kernel_size, d), stride=_tup(stride, d)), d
+    if t is unit_gate_class(torch):
+        return L.Gate(), None
     if t is nn.Flatten:
         _require(m.start_dim == 1 and m.end_dim == -1, m, f"start_dim={m.start_dim}, end_dim={m.end_dim}")
         return L.Flatten(), None
@@ -208,7 +230,7 @@ def _layer_of(torch, m):
 
 
 SUPPORTED_MODULES = ("Linear", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
-                     "Flatten", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "Identity")
+                     "Flatten", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "Identity", "UnitGate")
 
 
 def _flat_modules(torch, module):

@@ -13,7 +13,7 @@ scaled_normal       gain/√fan_in  (σ_w² = gain², the mean-field scale-sweep
 orthogonal          gain·Q, Q from the QR of a Gaussian [out, fan_in] with sign fix (Saxe 2014)
 ==================  =====================================  ======================================
 
-Biases start at zero. Draws come from the ``init`` RNG stream, layer by layer in θ order.
+Biases start at zero and unit gates at one. Draws come from the ``init`` RNG stream, layer by layer in θ order.
 """
 from __future__ import annotations
 
@@ -57,5 +57,7 @@ def initialize(net, rng: np.random.Generator, scheme: str = "he_normal", gain: f
     theta = np.zeros(net.n_params, dtype=np.float64)
     for spec in net.layout:
         if spec.kind == "weight":
-            theta[spec.offset:spec.offset + spec.size] = init_weight(rng, spec.shape, scheme, gain).ravel()
+            theta[spec.slice] = init_weight(rng, spec.shape, scheme, gain).ravel()
+        elif spec.kind == "gate":
+            theta[spec.slice] = 1.0  # gates start open
     return theta.astype(dtype)

@@ -231,6 +231,42 @@ class Conv2d(_Conv):
     d = 2
 
 
+class Gate(Layer):
+    """Multiplicative unit gates, ``y = x · g`` per unit (Dense) or channel (conv), ``g: [units]``.
+
+    HAT (Serrà et al. 2018) sets ``g = σ(s·e_t)`` per task; as a parameter in θ (kind ``"gate"``,
+    initialised to 1) its gradient is available to any chain rule. Like a Dense layer this is
+    bilinear in (x, g), so the four maps have the same shape.
+    """
+
+    def build(self, in_shape):
+        self.in_shape = tuple(in_shape)
+        self.param_shapes = [("gate", (in_shape[0],))]
+        return self.in_shape
+
+    def expand(self, g):  # [*B, U] -> [*B, 1, U, 1, ...] against x [*B, N, U, *S]
+        return g.reshape(g.shape[:-1] + (1, g.shape[-1]) + (1,) * (len(self.in_shape) - 1))
+
+    def reduce(self, t):  # sum over N and spatial dims: [*B, N, U, *S] -> [*B, U]
+        spatial = tuple(range(-len(self.in_shape) + 1, 0))
+        return t.sum(axis=(-len(self.in_shape) - 1,) + spatial)
+
+    def forward(self, p, x):
+        return x * self.expand(p[0]), x
+
+    def vjp(self, p, x, gy, need_gx=True):
+        return gy * self.expand(p[0]), (self.reduce(gy * x),)
+
+    def jvp(self, p, dp, x, dx):
+        dy = x * self.expand(dp[0])
+        return dy if dx is None else dy + dx * self.expand(p[0])
+
+    def rvjp(self, p, dp, x, dx, gy, dgy, need_gx=True):
+        dgx = dgy * self.expand(p[0]) + gy * self.expand(dp[0])
+        dgg = self.reduce(dgy * x)
+        return dgx, ((dgg if dx is None else dgg + self.reduce(gy * dx)),)
+
+
 # --------------------------------------------------------------------------------------------
 # Layers that are linear in x for a fixed cache (pooling, flatten): jvp applies the same linear
 # map to the tangent, rvjp applies the adjoint to the tangent of the cotangent.
@@ -441,7 +477,7 @@ def _phi(x):
 ACTIVATIONS = {"identity": Identity, "relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh,
                "sigmoid": Sigmoid, "gelu": GELU}
 LAYERS = {"dense": Dense, "conv1d": Conv1d, "conv2d": Conv2d, "maxpool": MaxPool, "avgpool": AvgPool,
-          "flatten": Flatten, **ACTIVATIONS}
+          "flatten": Flatten, "gate": Gate, **ACTIVATIONS}
 
 
 def make_layer(spec) -> Layer:

@@ -30,7 +30,7 @@ class ParamSpec:
 
     name: str        # e.g. "0.weight"
     layer: int       # index of the layer in ``net.layers``
-    kind: str        # "weight" or "bias"
+    kind: str        # "weight", "bias" or "gate"
     shape: tuple
     offset: int
     size: int
@@ -98,19 +98,19 @@ class Net:
         return out
 
     def param_mask(self, select="all") -> np.ndarray:
-        """Boolean ``[P]`` selecting ``"all"``, ``"weights"``, ``"biases"``, or a list of names.
+        """Boolean ``[P]`` selecting ``"all"``, ``"weights"``, ``"biases"``, ``"gates"``, or a list of names.
 
         Names may be parameter names (``"0.weight"``) or layer indices as strings (``"0"``).
         """
         mask = np.zeros(self.n_params, dtype=bool)
-        if isinstance(select, str) and select in ("all", "weights", "biases"):
+        if isinstance(select, str) and select in ("all", "weights", "biases", "gates"):
             for s in self.layout:
                 mask[s.slice] = select == "all" or s.kind + "s" == select
             return mask
         names = [select] if isinstance(select, str) else list(select)
         known = {s.name for s in self.layout} | {str(s.layer) for s in self.layout}
         for name in names:
-            check_choice(str(name), sorted(known) + ["all", "weights", "biases"], "parameter selection")
+            check_choice(str(name), sorted(known) + ["all", "weights", "biases", "gates"], "parameter selection")
         for s in self.layout:
             mask[s.slice] |= s.name in names or str(s.layer) in map(str, names)
         return mask
