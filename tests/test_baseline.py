@@ -30,7 +30,7 @@ def test_two_runs_are_bit_for_bit_identical():
     a, b = _short_run(Seeds(init=3, order=5)), _short_run(Seeds(init=3, order=5))
     assert np.array_equal(a.theta, b.theta)
     for key in a.history:
-        assert np.array_equal(a.history[key], b.history[key]), key
+        assert np.array_equal(a.history[key], b.history[key], equal_nan=True), key
 
 
 def test_order_seed_changes_order_but_not_init():

@@ -33,6 +33,7 @@ from ..seeds import Seeds, as_seeds
 #: Modules whose import registers tour sections. Later quirks append to this tuple.
 SECTION_MODULES: tuple[str, ...] = (
     "pyquirk.report.baseline",
+    "pyquirk.report.landscapes",
 )
 
 
