@@ -56,12 +56,18 @@ def _validate_name(name) -> str:
     return name
 
 
-def resolve(backend: str | None = None) -> str:
-    """The backend name a pass will use, following the DESIGN §3 resolution order."""
+def requested(backend: str | None = None) -> str | None:
+    """The backend asked for by argument, :func:`use_backend` or ``PYQUIRK_BACKEND``; None if none."""
     for choice in (backend, _current.get(), os.environ.get("PYQUIRK_BACKEND") or None):
         if choice is not None:
             return _validate_name(choice)
-    return next(name for name in BACKENDS if _load(name) is not None)
+    return None
+
+
+def resolve(backend: str | None = None) -> str:
+    """The backend name a pass will use, following the DESIGN §3 resolution order."""
+    name = requested(backend)
+    return name if name is not None else next(n for n in BACKENDS if _load(n) is not None)
 
 
 def get(backend: str | None = None) -> ModuleType:
