@@ -121,6 +121,9 @@ def test_layout_is_pytorch_order_and_unflatten_views():
     views["0.bias"][:] = -1  # a view, not a copy
     assert np.all(theta[24:28] == -1)
     assert net.param_mask("weights").sum() == 24 + 80
+    assert net.param_mask("biases").sum() == 4 + 5
+    assert not (net.param_mask("weights") & net.param_mask("biases")).any()
+    assert (net.param_mask("weights") | net.param_mask("biases")).all()
     assert net.param_mask(["4"]).sum() == 85
 
 

@@ -103,9 +103,10 @@ class Net:
         Names may be parameter names (``"0.weight"``) or layer indices as strings (``"0"``).
         """
         mask = np.zeros(self.n_params, dtype=bool)
-        if isinstance(select, str) and select in ("all", "weights", "biases", "gates"):
+        kinds = {"weights": "weight", "biases": "bias", "gates": "gate"}
+        if isinstance(select, str) and (select == "all" or select in kinds):
             for s in self.layout:
-                mask[s.slice] = select == "all" or s.kind + "s" == select
+                mask[s.slice] = select == "all" or s.kind == kinds[select]
             return mask
         names = [select] if isinstance(select, str) else list(select)
         known = {s.name for s in self.layout} | {str(s.layer) for s in self.layout}
