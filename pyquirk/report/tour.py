@@ -34,6 +34,7 @@ from ..seeds import Seeds, as_seeds
 SECTION_MODULES: tuple[str, ...] = (
     "pyquirk.report.baseline",
     "pyquirk.report.landscapes",
+    "pyquirk.report.curvature",
 )
 
 
