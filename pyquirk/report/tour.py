@@ -35,6 +35,8 @@ SECTION_MODULES: tuple[str, ...] = (
     "pyquirk.report.baseline",
     "pyquirk.report.landscapes",
     "pyquirk.report.curvature",
+    "pyquirk.report.memorization_section",
+    "pyquirk.report.init_order_section",
 )
 
 
