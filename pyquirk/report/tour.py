@@ -37,6 +37,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "pyquirk.report.curvature",
     "pyquirk.report.memorization_section",
     "pyquirk.report.init_order_section",
+    "pyquirk.report.forgetting_section",
 )
 
 
