@@ -30,3 +30,15 @@ def assert_close(a, b, check: str, dtype=np.float64, what: str = ""):
     assert a.shape == b.shape, f"{what}: shapes {a.shape} vs {b.shape}"
     err, tol = rel_err(a, b), rtol(check, dtype)
     assert err <= tol, f"{what}: relative error {err:.3e} > {tol:.1e} ({check}, {np.dtype(dtype).name})"
+
+
+#: absolute tolerances by (check, dtype)
+ATOL = {
+    ("torchattacks", np.float32): 1e-6,  # our compat="torchattacks" iterates vs torchattacks' own
+    ("norm_slack", np.float32): 1e-6,    # ‖δ‖_p ≤ ε + slack after projection
+    ("norm_slack", np.float64): 1e-6,
+}
+
+
+def atol(check: str, dtype) -> float:
+    return ATOL[(check, np.dtype(dtype).type)]

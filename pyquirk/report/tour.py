@@ -34,6 +34,7 @@ from ..seeds import Seeds, as_seeds
 SECTION_MODULES: tuple[str, ...] = (
     "pyquirk.report.baseline",
     "pyquirk.report.landscapes",
+    "pyquirk.report.adversarial",
     "pyquirk.report.curvature",
     "pyquirk.report.memorization_section",
     "pyquirk.report.init_order_section",
