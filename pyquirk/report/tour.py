@@ -36,6 +36,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "pyquirk.report.landscapes",
     "pyquirk.report.adversarial",
     "pyquirk.report.curvature",
+    "pyquirk.report.compression_section",
     "pyquirk.report.memorization_section",
     "pyquirk.report.init_order_section",
     "pyquirk.report.forgetting_section",
