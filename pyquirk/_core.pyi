@@ -1,5 +1,13 @@
-"""Type stub for the C++ extension ``pyquirk._core`` (source: csrc/bindings.cpp)."""
-from typing import TypedDict
+"""Type stub for the C++ extension ``pyquirk._core`` (source: csrc/bindings.cpp; design: docs/native.md).
+
+Shapes follow pyquirk/backends/reference.py: ``theta: [E, P]``; ``X: [1|E, N, *input_shape]``;
+``y: [1|E, N]`` int64 labels (cross-entropy) or ``[1|E, N, C]`` targets (MSE); ``V: [1|E, k, P]``;
+``g: [1|E, N, C]``. A leading 1 means shared by all E members. Every float array has theta's dtype
+(float32 or float64), is C-contiguous and aligned; bad input raises TypeError or ValueError.
+"""
+from typing import Any, TypedDict
+
+from numpy.typing import NDArray
 
 __version__: str
 
@@ -9,7 +17,7 @@ class BuildInfo(TypedDict):
     cxx_standard: str
     """The C++ standard the module was compiled as, e.g. ``"C++17"``."""
     blas: str
-    """Which BLAS the native GEMMs use; ``"none (GEMMs not yet native)"`` until the native passes land."""
+    """The GEMM provider (SciPy's cython_blas sgemm/dgemm), its library configuration and threading."""
     cuda: bool
     """True when CMake found a CUDA compiler and built the CUDA parts (``PYQUIRK_CUDA``)."""
     openmp: bool
@@ -18,5 +26,84 @@ class BuildInfo(TypedDict):
     """The pyquirk version the module was built from."""
 
 def build_info() -> BuildInfo:
-    """How this ``_core`` was built."""
+    """How this ``_core`` was built, and which BLAS its GEMMs call."""
+    ...
+
+class _NetSpec:
+    """A net description for the native passes (built by :func:`net_spec`)."""
+
+    @property
+    def n_params(self) -> int: ...
+    @property
+    def n_outputs(self) -> int: ...
+    @property
+    def input_shape(self) -> tuple[int, ...]: ...
+    @property
+    def param_offsets(self) -> list[int]:
+        """Offset in θ of each parameter tensor, in ``Net.layout`` order."""
+        ...
+    @property
+    def units(self) -> str:
+        """The fused units the passes run, one per parameter layer / pool / stray activation."""
+        ...
+    def workspace_bytes(self, N: int, k: int = 0, itemsize: int = 4) -> int:
+        """Scratch bytes (per thread) of a grad pass (``k=0``) or an HVP block of ``k`` tangents."""
+        ...
+
+def net_spec(layers: list[dict[str, Any]], input_shape: list[int] | tuple[int, ...], loss: str) -> _NetSpec:
+    """The net description from one record per layer.
+
+    Records: ``{"kind": "dense", "out": int}``; ``{"kind": "conv", "out": int, "kernel": [..],
+    "stride": [..], "padding": [..]}`` (1 or 2 values each); ``{"kind": "maxpool"|"avgpool",
+    "kernel": [..], "stride": [..]}``; ``{"kind": "gate"}``; ``{"kind": "flatten"}``;
+    ``{"kind": "identity"|"relu"|"tanh"|"sigmoid"|"gelu"}``; ``{"kind": "leaky_relu", "slope": float}``.
+    ``loss``: ``"ce"`` or ``"mse"``. Shapes and parameter offsets are derived here, as ``Net`` does.
+    """
+    ...
+
+def logits(spec: _NetSpec, theta: NDArray[Any], X: NDArray[Any], *, check_finite: bool = True) -> NDArray[Any]:
+    """Logits ``[E, N, C]``."""
+    ...
+
+def loss(spec: _NetSpec, theta: NDArray[Any], X: NDArray[Any], y: NDArray[Any], *,
+         check_finite: bool = True) -> NDArray[Any]:
+    """Per-sample losses ``[E, N]``."""
+    ...
+
+def loss_and_grad(spec: _NetSpec, theta: NDArray[Any], X: NDArray[Any], y: NDArray[Any], *,
+                  check_finite: bool = True) -> tuple[NDArray[Any], NDArray[Any]]:
+    """Per-sample losses ``[E, N]`` and the gradient of their mean ``[E, P]``."""
+    ...
+
+def vjp(spec: _NetSpec, theta: NDArray[Any], X: NDArray[Any], g: NDArray[Any], *,
+        check_finite: bool = True) -> NDArray[Any]:
+    """``∂/∂θ Σ_{n,c} g[n, c]·z[n, c]`` ``[E, P]`` for a cotangent ``g: [1|E, N, C]`` on the logits."""
+    ...
+
+def hvp(spec: _NetSpec, theta: NDArray[Any], X: NDArray[Any], y: NDArray[Any], V: NDArray[Any], *,
+        check_finite: bool = True) -> NDArray[Any]:
+    """Hessian-vector products of the mean loss ``[E, k, P]`` for tangents ``V: [1|E, k, P]``.
+
+    Pearlmutter's R-operator; the k tangents share one primal forward and backward pass.
+    """
+    ...
+
+def input_grad(spec: _NetSpec, theta: NDArray[Any], X: NDArray[Any], y: NDArray[Any], *,
+               check_finite: bool = True) -> tuple[NDArray[Any], NDArray[Any]]:
+    """Logits ``[E, N, C]`` and each sample's own-loss gradient w.r.t. its input ``[E, N, *in]``."""
+    ...
+
+def set_blas(sgemm: object, dgemm: object, name: str) -> None:
+    """Install the GEMM provider: PyCapsules holding Fortran-interface sgemm/dgemm pointers.
+
+    pyquirk.backends.cpu installs SciPy's (``scipy.linalg.cython_blas.__pyx_capi__``) at import.
+    """
+    ...
+
+def set_tangent_budget(bytes: int) -> int:
+    """Scratch bytes per thread an HVP block may take before it is split into tangent chunks; returns the old value."""
+    ...
+
+def release_workspace() -> None:
+    """Free the calling thread's scratch block (kept between passes to avoid re-allocation)."""
     ...

@@ -1,9 +1,194 @@
-"""The native CPU backend: C++ ``_core`` passes plus Numba kernels.
+"""The native CPU backend: the engine's passes in C++ (``pyquirk._core``), GEMMs in BLAS.
 
-Not built yet (issue: native CPU core). Until then it reports itself unavailable, so the registry
-falls back to the reference backend and ``available()`` says why.
+Same functions and shapes as :mod:`pyquirk.backends.reference` (its twin and specification):
+``theta: [E, P]``, ``X: [Ex, N, *in]``, ``y: [Ey, N]`` int64 (or ``[Ey, N, C]`` MSE targets) with
+``Ex, Ey`` in ``{1, E}``, tangents ``V: [E, k, P]``. The population axis E and the tangent axis k
+are loops and stacked GEMMs inside C++ (docs/native.md): no Python runs per member or per layer.
+
+Each Net is described to C++ once (:func:`net_spec`, cached per Net); a pass then costs one call
+into ``_core``. Nets with layers the native core does not know (user subclasses of
+:class:`pyquirk.nn.layers.Layer`) run on the reference backend, with a one-time warning.
 """
+from __future__ import annotations
+
+import os
+
+import warnings
+import weakref
+
+import numpy as np
+
+from . import reference
+from ..nn import layers as L
+
+try:  # STYLE 4: a missing or broken _core makes this backend unavailable, never pyquirk
+    from .. import _core
+    _import_error: ImportError | None = None
+except ImportError as e:  # pragma: no cover - exercised by tests/test_build.py in a subprocess
+    _core, _import_error = None, e
+
+PASSES = ("net_spec", "logits", "loss", "loss_and_grad", "vjp", "hvp", "input_grad", "set_blas")
 
 
-def unavailable_reason() -> str:
-    return "the native CPU passes are not implemented yet in this build of pyquirk._core"
+def _install_scipy_blas() -> str | None:
+    """Hand SciPy's sgemm/dgemm capsules (scipy.linalg.cython_blas) to _core; the reason if that fails."""
+    try:
+        import scipy
+        from scipy.linalg import cython_blas
+        capi = cython_blas.__pyx_capi__
+        _core.set_blas(capi["sgemm"], capi["dgemm"],
+                       f"scipy.linalg.cython_blas sgemm/dgemm (SciPy {scipy.__version__})")
+    except (ImportError, KeyError, AttributeError, TypeError, ValueError) as e:
+        return f"SciPy's BLAS capsules could not be loaded ({type(e).__name__}: {e})"
+    return None
+
+
+def _availability() -> str | None:
+    if _core is None:
+        return f"pyquirk._core failed to import ({type(_import_error).__name__}: {_import_error})"
+    missing = [name for name in PASSES if not hasattr(_core, name)]
+    if missing:
+        return f"this build of pyquirk._core lacks the native passes ({', '.join(missing)}); rebuild it"
+    return _install_scipy_blas()
+
+
+_reason = _availability()
+
+
+def unavailable_reason() -> str | None:
+    """``None`` when the native passes are usable, else why not (shown by ``pyquirk.available()``).
+
+    Opt-in for now: the native passes segfaulted under load during their development and are not
+    yet validated on a clean build, so they are used only with ``PYQUIRK_NATIVE_CPU=1``.
+    """
+    if os.environ.get("PYQUIRK_NATIVE_CPU") != "1":
+        return ("the native CPU passes are opt-in until validated (set PYQUIRK_NATIVE_CPU=1); "
+                "the reference backend is used")
+    return _reason
+
+
+# ------------------------------------------------------------------------------- net description
+_ACTIVATIONS = {L.Identity: "identity", L.ReLU: "relu", L.LeakyReLU: "leaky_relu", L.Tanh: "tanh",
+                L.Sigmoid: "sigmoid", L.GELU: "gelu"}
+
+
+def layer_record(layer) -> dict | None:
+    """The native record of one built layer, or ``None`` when the core does not implement its type.
+
+    Types are matched exactly: a subclass may change the math, so it is not the layer it extends.
+    """
+    t = type(layer)
+    if t is L.Dense:
+        return {"kind": "dense", "out": layer.out_features}
+    if t in (L.Conv1d, L.Conv2d):
+        return {"kind": "conv", "out": layer.out_channels, "kernel": list(layer.kernel),
+                "stride": list(layer.stride), "padding": list(layer.padding)}
+    if t in (L.MaxPool, L.AvgPool):
+        return {"kind": "maxpool" if t is L.MaxPool else "avgpool", "kernel": list(layer.kernel),
+                "stride": list(layer.stride)}
+    if t is L.Flatten:
+        return {"kind": "flatten"}
+    if t is L.Gate:
+        return {"kind": "gate"}
+    if t is L.LeakyReLU:
+        return {"kind": "leaky_relu", "slope": layer.negative_slope}
+    if t in _ACTIVATIONS:
+        return {"kind": _ACTIVATIONS[t]}
+    return None
+
+
+def net_spec(net):
+    """The ``_core`` description of ``net`` (built once, cached), or ``None`` if it needs the reference.
+
+    The core re-derives every shape and offset from the records; they must agree with ``net.layout``.
+    """
+    try:
+        return _specs[net]
+    except KeyError:
+        pass
+    records = [layer_record(layer) for layer in net.layers]
+    if any(r is None for r in records):
+        unknown = sorted({type(layer).__name__ for layer, r in zip(net.layers, records) if r is None})
+        warnings.warn(f"the cpu backend has no native pass for layer type(s) {', '.join(unknown)}; "
+                      f"this net runs on the reference backend", RuntimeWarning, stacklevel=4)
+        spec = None
+    else:
+        spec = _core.net_spec(records, list(net.input_shape), net.loss_name)
+        expected = [s.offset for s in net.layout]
+        if (spec.n_params != net.n_params or spec.n_outputs != net.n_outputs
+                or list(spec.param_offsets) != expected):
+            raise RuntimeError(f"native net description disagrees with the Net's layout: {spec!r} vs {net!r}")
+    _specs[net] = spec
+    return spec
+
+
+_specs: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _c(a):
+    return np.ascontiguousarray(a)
+
+
+def _members(a):
+    """``a [E, ...]``; a view broadcast over E (shared by all members) goes in as ``[1, ...]``, no copy."""
+    if a.shape[0] > 1 and a.strides[0] == 0:
+        a = a[:1]
+    return _c(a)
+
+
+# ------------------------------------------------------------------------------------- the passes
+# Net has validated dtypes, shapes, label range and finiteness already, so the NaN/inf scan is off;
+# _core still checks everything it indexes with.
+def logits(net, theta, X):
+    """``[E, N, C]``. Twin: :func:`pyquirk.backends.reference.logits`."""
+    spec = net_spec(net)
+    if spec is None:
+        return reference.logits(net, theta, X)
+    return _core.logits(spec, _c(theta), _c(X), check_finite=False)
+
+
+def loss(net, theta, X, y):
+    """Per-sample losses ``[E, N]``. Twin: :func:`pyquirk.backends.reference.loss`."""
+    spec = net_spec(net)
+    if spec is None:
+        return reference.loss(net, theta, X, y)
+    return _core.loss(spec, _c(theta), _c(X), _c(y), check_finite=False)
+
+
+def loss_and_grad(net, theta, X, y):
+    """Mean loss ``[E]`` and its gradient ``[E, P]``. Twin: :func:`pyquirk.backends.reference.loss_and_grad`."""
+    spec = net_spec(net)
+    if spec is None:
+        return reference.loss_and_grad(net, theta, X, y)
+    losses, grad = _core.loss_and_grad(spec, _c(theta), _c(X), _c(y), check_finite=False)
+    return losses.mean(axis=-1), grad  # the mean as Net.loss takes it, so the two agree bit for bit
+
+
+def vjp(net, theta, X, g):
+    """``∂/∂θ Σ g·z`` for a cotangent ``g: [E, N, C]`` on the logits -> ``[E, P]``.
+
+    Twin: :func:`pyquirk.backends.reference.vjp`.
+    """
+    spec = net_spec(net)
+    if spec is None:
+        return reference.vjp(net, theta, X, g)
+    return _core.vjp(spec, _c(theta), _c(X), _members(g), check_finite=False)
+
+
+def hvp(net, theta, X, y, V):
+    """Exact ``H v`` for ``V: [E, k, P]`` -> ``[E, k, P]``; the k tangents share one primal pass.
+
+    Twin: :func:`pyquirk.backends.reference.hvp`.
+    """
+    spec = net_spec(net)
+    if spec is None:
+        return reference.hvp(net, theta, X, y, V)
+    return _core.hvp(spec, _c(theta), _c(X), _c(y), _members(V), check_finite=False)
+
+
+def input_grad(net, theta, X, y):
+    """Logits ``[E, N, C]`` and ``∂l_n/∂x_n`` ``[E, N, *in]``. Twin: :func:`pyquirk.backends.reference.input_grad`."""
+    spec = net_spec(net)
+    if spec is None:
+        return reference.input_grad(net, theta, X, y)
+    return _core.input_grad(spec, _c(theta), _c(X), _c(y), check_finite=False)

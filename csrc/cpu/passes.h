@@ -1,0 +1,53 @@
+// The network passes of the engine on the CPU (logits, loss, grad, vjp, HVP, input_grad), for a population of E members (a loop over
+// members inside C++, each member's GEMMs going to BLAS) and, for the HVP, a block of k tangents that
+// share one primal forward and backward pass (slot layout, see dense.h / conv.h).
+//
+// Every member runs exactly the same sequence of BLAS calls whatever E is, so member e of a
+// population pass equals the single-member pass bit for bit; tangents are stacked along GEMM rows or
+// columns only, never along a reduction, so a tangent's HVP does not depend on the others in its
+// block (given a BLAS whose results do not depend on the row/column count, as OpenBLAS's do not).
+#pragma once
+
+#include <cstdint>
+
+#include "cpu/netspec.h"
+
+namespace pyquirk {
+namespace cpu {
+
+enum class Pass { Logits, Loss, Grad, Vjp, Hvp, InputGrad };
+
+// Inputs are C-contiguous and already validated (bindings.cpp). Ex, Ey, Ev ∈ {1, E}: 1 = shared.
+template <class T>
+struct PassArgs {
+  const T* theta = nullptr;  // [E, P]
+  const T* X = nullptr;      // [Ex, N, *in]
+  const std::int64_t* labels = nullptr;  // [Ey, N] (CE)
+  const T* targets = nullptr;            // [Ey, N, C] (MSE)
+  const T* V = nullptr;                  // [Ev, k, P] (HVP)
+  const T* cotangent = nullptr;          // [Eg, N, C] (VJP): ∂(something)/∂logits
+  i64 E = 1, Ex = 1, Ey = 1, Ev = 1, Eg = 1, N = 0, k = 0;
+  // outputs, by pass
+  T* logits = nullptr;     // [E, N, C]   logits, input_grad
+  T* losses = nullptr;     // [E, N]      loss, grad (per sample)
+  T* grad = nullptr;       // [E, P]      grad, vjp
+  T* hvp = nullptr;        // [E, k, P]   hvp
+  T* gx = nullptr;         // [E, N, *in] input_grad
+};
+
+// Throws std::invalid_argument when a GEMM dimension would overflow the 32-bit BLAS interface.
+void check_pass_size(const NetSpec& net, Pass pass, i64 N, i64 k, size_t itemsize);
+
+template <class T>
+void run_pass(const NetSpec& net, Pass pass, const PassArgs<T>& args);
+
+// Scratch bytes of one pass (the HVP counts the tangent chunk it would use).
+size_t pass_workspace_bytes(const NetSpec& net, Pass pass, i64 N, i64 k, size_t itemsize);
+
+// Most scratch (bytes, per thread) an HVP block may take before it is split into chunks of
+// tangents (each chunk repeats the primal pass; results are unchanged). Default 1 GiB; returns the
+// previous value.
+size_t set_tangent_budget(size_t bytes);
+
+}  // namespace cpu
+}  // namespace pyquirk

@@ -1,0 +1,269 @@
+"""The native cpu backend (pyquirk._core) against its twin, the reference backend.
+
+Every pass, every net of the catalogue (every layer type and activation), float32 and float64,
+E ∈ {1, 3} with shared and per-member data and labels, k ∈ {1, 5}; random shapes by hypothesis;
+the exact population and tangent axes also where the batch is sharded and the tangents chunked;
+the whole engine suite run under PYQUIRK_BACKEND=cpu and =reference.
+"""
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
+
+import pyquirk
+from _tol import assert_close
+from nets import NETS, problem
+from pyquirk.nn import (GELU, AvgPool, Conv1d, Conv2d, Dense, Flatten, Gate, Identity, LeakyReLU, MaxPool, Net,
+                        ReLU, Sigmoid, Tanh)
+
+ROOT = Path(__file__).resolve().parents[1]
+DTYPES = [np.float32, np.float64]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _cpu_backend():
+    why = pyquirk.available()["cpu"]
+    if why is not None:  # opt-in backend (PYQUIRK_NATIVE_CPU=1) until it is validated
+        pytest.skip(f"the cpu backend is not enabled: {why}")
+
+
+def both(fn):
+    """``fn(backend)`` on cpu and on reference."""
+    return fn("cpu"), fn("reference")
+
+
+def check(name, fn, dtype, what):
+    cpu, ref = both(fn)
+    if isinstance(cpu, tuple):
+        for i, (a, b) in enumerate(zip(cpu, ref)):
+            assert a.dtype == b.dtype == dtype, what
+            assert_close(a, b, "fast", dtype, what=f"{name} {what}[{i}]")
+    else:
+        assert cpu.dtype == np.dtype(dtype), what
+        assert_close(cpu, ref, "fast", dtype, what=f"{name} {what}")
+
+
+def member_data(net, X, y, E, rng, dtype):
+    """Per-member inputs [E, N, ...] and labels [E, N] (or MSE targets [E, N, C])."""
+    Xs = rng.standard_normal((E,) + X.shape).astype(dtype)
+    if net.loss_name == "mse":
+        ys = rng.standard_normal((E,) + y.shape).astype(dtype)
+    else:
+        ys = rng.integers(0, net.n_outputs, (E,) + y.shape)
+    return Xs, ys
+
+
+# ------------------------------------------------------------------ every pass, every net
+@pytest.mark.parametrize("E", [1, 3])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_every_pass_equals_reference(name, dtype, E):
+    net, th, X, y = problem(name, n=6, dtype=dtype)
+    rng = np.random.default_rng(11)
+    theta = th if E == 1 else (th + 0.3 * rng.standard_normal((E, net.n_params))).astype(dtype)
+    Xs, ys = member_data(net, X, y, E, rng, dtype)
+    cases = [("shared", X, y)] + ([("per-member", Xs, ys), ("per-member labels", X, ys)] if E > 1 else [])
+    for data, Xd, yd in cases:
+        tag = f"E={E} {data}"
+        check(name, lambda b: net.logits(theta, Xd, backend=b), dtype, f"logits {tag}")
+        check(name, lambda b: net.loss(theta, Xd, yd, per_sample=True, backend=b), dtype, f"loss {tag}")
+        check(name, lambda b: net.loss_and_grad(theta, Xd, yd, backend=b), dtype, f"loss_and_grad {tag}")
+        check(name, lambda b: net.input_grad(theta, Xd, yd, backend=b, with_logits=True), dtype,
+              f"input_grad {tag}")
+        g = rng.standard_normal(net.logits(theta, Xd).shape).astype(dtype)
+        check(name, lambda b: net.vjp(theta, Xd, g, backend=b), dtype, f"vjp {tag}")
+        for k in (1, 5):
+            V = rng.standard_normal((k, net.n_params)).astype(dtype)
+            Vk = V[0] if k == 1 else V
+            check(name, lambda b: net.hvp(theta, Xd, yd, Vk, backend=b), dtype, f"hvp k={k} {tag}")
+        if E > 1:  # per-member tangents
+            V = rng.standard_normal((E, 2, net.n_params)).astype(dtype)
+            check(name, lambda b: net.hvp(theta, Xd, yd, V, backend=b), dtype, f"hvp per-member V {tag}")
+
+
+@pytest.mark.parametrize("name", ["mlp-relu", "cnn1d-maxpool", "cnn2d-pools"])
+def test_targeted_input_grad_equals_reference(name):
+    net, th, X, y = problem(name)
+    target = (y + 1) % net.n_outputs
+    check(name, lambda b: net.input_grad(th, X, y, target=target, backend=b), np.float64, "targeted input_grad")
+
+
+# ------------------------------------------------------------------ random shapes
+ACTIVATIONS = [ReLU, Tanh, Sigmoid, GELU, Identity, lambda: LeakyReLU(0.2)]
+
+
+@st.composite
+def random_nets(draw):
+    """A random MLP, 1-D CNN or 2-D CNN with random widths, kernels, strides, paddings and pools."""
+    kind = draw(st.sampled_from(["mlp", "conv1d", "conv2d"]))
+    act = lambda: draw(st.sampled_from(ACTIVATIONS))()
+    layers = []
+    if kind == "mlp":
+        shape = (draw(st.integers(1, 9)),)
+        for _ in range(draw(st.integers(0, 2))):
+            layers += [Dense(draw(st.integers(1, 9))), act()]
+            if draw(st.booleans()):
+                layers.append(Gate())
+    else:
+        d = 1 if kind == "conv1d" else 2
+        spatial = tuple(draw(st.integers(3, 9)) for _ in range(d))
+        shape = (draw(st.integers(1, 3)),) + spatial
+        conv = Conv1d if d == 1 else Conv2d
+        for _ in range(draw(st.integers(1, 2))):
+            ks = tuple(draw(st.integers(1, 3)) for _ in range(d))
+            layers += [conv(draw(st.integers(1, 4)), ks, stride=tuple(draw(st.integers(1, 2)) for _ in range(d)),
+                            padding=tuple(draw(st.integers(0, 2)) for _ in range(d))), act()]
+            if draw(st.booleans()):
+                pool = draw(st.sampled_from([MaxPool, AvgPool]))
+                pk = tuple(draw(st.integers(1, 2)) for _ in range(d))
+                layers.append(pool(pk, stride=tuple(draw(st.integers(1, 2)) for _ in range(d))))
+            if draw(st.booleans()):
+                layers.append(Gate())
+        layers.append(Flatten())
+    layers.append(Dense(draw(st.integers(1, 5))))
+    loss = draw(st.sampled_from(["ce", "mse"]))
+    try:
+        net = Net(layers, input_shape=shape, loss=loss)
+    except ValueError:  # a kernel that does not fit
+        assume(False)
+    return net
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=random_nets(), n=st.integers(1, 7), k=st.integers(1, 3), E=st.integers(1, 2), seed=st.integers(0, 99))
+def test_random_shapes_equal_reference(net, n, k, E, seed):
+    rng = np.random.default_rng(seed)
+    theta = 0.5 * rng.standard_normal((E, net.n_params))
+    X = rng.standard_normal((n,) + net.input_shape)
+    y = (rng.standard_normal((n, net.n_outputs)) if net.loss_name == "mse"
+         else rng.integers(0, net.n_outputs, n))
+    V = rng.standard_normal((k, net.n_params))
+    what = repr(net)
+    check(what, lambda b: net.logits(theta, X, backend=b), np.float64, "logits")
+    check(what, lambda b: net.loss_and_grad(theta, X, y, backend=b), np.float64, "loss_and_grad")
+    check(what, lambda b: net.hvp(theta, X, y, V, backend=b), np.float64, "hvp")
+    check(what, lambda b: net.input_grad(theta, X, y, backend=b), np.float64, "input_grad")
+
+
+# ------------------------------------------------------------------ exact axes where it gets harder
+def sharded_problem(dtype=np.float32):
+    """Big enough that the batch is cut into shards (net.flops_per_sample ≈ 11 kFLOP, N = 1600)."""
+    net = Net([Dense(64), Tanh(), Dense(64), ReLU(), Dense(5)], input_shape=(20,))
+    rng = np.random.default_rng(3)
+    theta = (0.3 * rng.standard_normal((3, net.n_params))).astype(dtype)
+    X = rng.standard_normal((1600, 20)).astype(dtype)
+    y = rng.integers(0, 5, 1600)
+    V = rng.standard_normal((5, net.n_params)).astype(dtype)
+    return net, theta, X, y, V
+
+
+@pytest.fixture
+def small_tangent_budget():
+    from pyquirk import _core
+    old = _core.set_tangent_budget(1 << 20)  # 1 MiB: the 5 tangents go in several chunks
+    yield
+    _core.set_tangent_budget(old)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_population_and_tangent_axes_exact_when_sharded_and_chunked(dtype, small_tangent_budget):
+    net, T, X, y, V = sharded_problem(dtype)
+    grad = net.grad(T, X, y, backend="cpu")
+    block = net.hvp(T, X, y, V, backend="cpu")
+    for e in range(3):
+        assert np.array_equal(grad[e], net.grad(T[e], X, y, backend="cpu"))
+        assert np.array_equal(block[e], net.hvp(T[e], X, y, V, backend="cpu"))
+        for i in (0, 4):
+            assert np.array_equal(block[e, i], net.hvp(T[e], X, y, V[i], backend="cpu"))
+    assert_close(block, net.hvp(T, X, y, V, backend="reference"), "fast", dtype, what="sharded hvp")
+    assert_close(grad, net.grad(T, X, y, backend="reference"), "fast", dtype, what="sharded grad")
+
+
+def test_results_do_not_depend_on_the_thread_count(tmp_path):
+    """One OpenMP thread (a subprocess) gives the same bits as the default team."""
+    net, T, X, y, V = sharded_problem()
+    here = {"grad": net.grad(T, X, y, backend="cpu"), "hvp": net.hvp(T, X, y, V, backend="cpu"),
+            "gx": net.input_grad(T, X, y, backend="cpu")}
+    code = (f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r})\n"
+            "import numpy as np\nfrom test_cpu_backend import sharded_problem\n"
+            "net, T, X, y, V = sharded_problem()\n"
+            f"np.savez({str(tmp_path / 'one.npz')!r}, grad=net.grad(T, X, y, backend='cpu'), "
+            "hvp=net.hvp(T, X, y, V, backend='cpu'), gx=net.input_grad(T, X, y, backend='cpu'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr
+    one = np.load(tmp_path / "one.npz")
+    for key, value in here.items():
+        assert np.array_equal(one[key], value), key
+
+
+# ------------------------------------------------------------------ registry, fallbacks, BLAS
+def test_cpu_is_the_automatic_choice(monkeypatch):
+    monkeypatch.delenv("PYQUIRK_BACKEND", raising=False)
+    if pyquirk.available()["cuda"] is None:
+        pytest.skip("cuda outranks cpu here")
+    assert pyquirk.backends.resolve() == "cpu"
+
+
+def test_unknown_layer_types_run_on_the_reference_with_a_warning():
+    class MyTanh(Tanh):  # a subclass may change the math: it is not a Tanh to the native core
+        pass
+
+    net = Net([Dense(5), MyTanh(), Dense(3)], input_shape=(4,))
+    rng = np.random.default_rng(0)
+    th, X, y = rng.standard_normal(net.n_params), rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
+    with pytest.warns(RuntimeWarning, match="MyTanh"):
+        g = net.grad(th, X, y, backend="cpu")
+    assert np.array_equal(g, net.grad(th, X, y, backend="reference"))
+
+
+def test_build_info_names_the_blas_and_threads_are_restored():
+    from pyquirk import _core
+    info = _core.build_info()["blas"]
+    assert "cython_blas" in info
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    net, T, X, y, V = sharded_problem()
+
+    def scipy_threads():
+        return [p["num_threads"] for p in threadpoolctl.threadpool_info()
+                if "scipy" in p.get("filepath", "") and p.get("internal_api") == "openblas"]
+
+    before = scipy_threads()
+    net.hvp(T, X, y, V, backend="cpu")
+    assert scipy_threads() == before
+
+
+def test_workspace_release_and_reuse():
+    from pyquirk import _core
+    net, th, X, y = problem("cnn2d-pools")
+    a = net.hvp(th, X, y, np.eye(net.n_params)[:4], backend="cpu")
+    _core.release_workspace()
+    assert np.array_equal(a, net.hvp(th, X, y, np.eye(net.n_params)[:4], backend="cpu"))
+
+
+def test_net_spec_matches_layout_and_fuses_activations():
+    from pyquirk.backends import cpu
+    net = NETS["cnn1d-gated"]()
+    spec = cpu.net_spec(net)
+    assert spec is cpu.net_spec(net)  # cached per net
+    assert list(spec.param_offsets) == [s.offset for s in net.layout]
+    assert spec.units.count(";") == 3  # conv, gate+tanh, dense: Flatten vanishes, Tanh is fused
+    assert spec.workspace_bytes(100, 4, 8) > spec.workspace_bytes(100, 0, 8) > 0
+
+
+# ------------------------------------------------------------------ the engine suite, on each backend
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_engine_suite_passes_on_backend(backend):
+    """tests/test_engine.py (finite differences, symmetries, exact population and tangent axes,
+    validation) with every pass resolved to ``backend`` through PYQUIRK_BACKEND."""
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                          str(ROOT / "tests" / "test_engine.py")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=1800,
+                         env={**os.environ, "PYQUIRK_BACKEND": backend})
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert " passed" in out.stdout
