@@ -9,12 +9,16 @@ from __future__ import annotations
 import numpy as np
 
 
-def _split(theta, sizes, reshape):
-    out, off = [], 0
-    for i, o in zip(sizes[:-1], sizes[1:]):
-        out.append((reshape(theta[off:off + o * i], (o, i)), theta[off + o * i:off + o * i + o]))
+def _mlp_logits(theta, X, sizes, relu):
+    """The MLP of ``bench.workloads.mlp`` in any array library with ``@``, ``.T`` and ``reshape``."""
+    h, off = X, 0
+    for j, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])):
+        W, b = theta[off:off + o * i].reshape((o, i)), theta[off + o * i:off + o * i + o]
         off += o * i + o
-    return out
+        h = h @ W.T + b
+        if j < len(sizes) - 2:
+            h = relu(h)
+    return h
 
 
 def torch_peer():
@@ -27,13 +31,7 @@ def torch_peer():
 
     def make(sizes):
         def loss(theta, X, y):
-            h = X
-            layers = _split(theta, sizes, lambda t, s: t.reshape(s))
-            for j, (W, b) in enumerate(layers):
-                h = h @ W.T + b
-                if j < len(layers) - 1:
-                    h = torch.relu(h)
-            return torch.nn.functional.cross_entropy(h, y)
+            return torch.nn.functional.cross_entropy(_mlp_logits(theta, X, sizes, torch.relu), y)
 
         g = grad(loss)
         ns = {
@@ -60,13 +58,7 @@ def jax_peer():
 
     def make(sizes):
         def loss(theta, X, y):
-            h = X
-            layers = _split(theta, sizes, lambda t, s: t.reshape(s))
-            for j, (W, b) in enumerate(layers):
-                h = h @ W.T + b
-                if j < len(layers) - 1:
-                    h = jax.nn.relu(h)
-            logp = jax.nn.log_softmax(h)
+            logp = jax.nn.log_softmax(_mlp_logits(theta, X, sizes, jax.nn.relu))
             return -jnp.take_along_axis(logp, y[:, None], 1).mean()
 
         g = jax.grad(loss)
