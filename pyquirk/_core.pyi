@@ -107,3 +107,13 @@ def set_tangent_budget(bytes: int) -> int:
 def release_workspace() -> None:
     """Free the calling thread's scratch block (kept between passes to avoid re-allocation)."""
     ...
+
+def csr_matmul(indptr: NDArray[Any], indices: NDArray[Any], data: NDArray[Any], bias: NDArray[Any] | None,
+               Xt: NDArray[Any], relu: bool = False, *, check: bool = True,
+               x_rows: bool = False) -> NDArray[Any]:
+    """``Yt [out, N] = act(W Xt + b)`` for a CSR weight ``W [out, in]`` (source: csrc/sparse_bindings.cpp).
+
+    ``indptr`` int64 ``[out+1]``, ``indices`` int32 ``[nnz]``, ``data`` ``[nnz]``, ``Xt [in, N]`` (or
+    ``X [N, in]`` with ``x_rows``); ``act`` is ReLU when ``relu``. ``check=False`` skips the O(nnz) scan.
+    """
+    ...
