@@ -28,8 +28,10 @@ DTYPES = [np.float32, np.float64]
 @pytest.fixture(autouse=True, scope="module")
 def _cpu_backend():
     why = pyquirk.available()["cpu"]
-    if why is not None:  # opt-in backend (PYQUIRK_NATIVE_CPU=1) until it is validated
-        pytest.skip(f"the cpu backend is not enabled: {why}")
+    if why is not None:
+        if os.environ.get("PYQUIRK_NATIVE_CPU") == "0":
+            pytest.skip(f"the cpu backend is switched off: {why}")
+        pytest.fail(f"the cpu backend is not available: {why}")
 
 
 def both(fn):
@@ -200,6 +202,50 @@ def test_results_do_not_depend_on_the_thread_count(tmp_path):
     one = np.load(tmp_path / "one.npz")
     for key, value in here.items():
         assert np.array_equal(one[key], value), key
+
+
+# ------------------------------------------------------------------ threads and processes
+def _workload():
+    """Passes over a sharded net and a conv net: name -> zero-argument callable."""
+    net, T, X, y, V = sharded_problem()
+    cnn, th, Xc, yc = problem("cnn2d-pools", n=40)
+    Vc = np.random.default_rng(8).standard_normal((3, cnn.n_params))
+    return {"grad": lambda: net.grad(T, X, y, backend="cpu"),
+            "hvp": lambda: net.hvp(T[0], X, y, V, backend="cpu"),
+            "input_grad": lambda: net.input_grad(T, X[:200], y[:200], backend="cpu"),
+            "cnn hvp": lambda: cnn.hvp(th, Xc, yc, Vc, backend="cpu"),
+            "cnn logits": lambda: cnn.logits(th, Xc, backend="cpu")}
+
+
+def test_concurrent_calls_from_python_threads():
+    """Passes from four Python threads at once (the GIL is released) give the sequential bits."""
+    from concurrent.futures import ThreadPoolExecutor
+    work = _workload()
+    expected = {name: fn() for name, fn in work.items()}
+    jobs = [name for name in work for _ in range(6)]
+    np.random.default_rng(0).shuffle(jobs)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda name: (name, work[name]()), jobs))
+    for name, value in results:
+        assert np.array_equal(value, expected[name]), name
+
+
+def test_passes_work_in_a_forked_child():
+    """After the parent has used its threads (and OpenMP), a fork() child still computes (no hang)."""
+    import multiprocessing as mp
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork() here")
+    work = _workload()
+    expected = {name: fn() for name, fn in work.items()}
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=lambda q: q.put({name: fn() for name, fn in work.items()}), args=(queue,))
+    child.start()
+    got = queue.get(timeout=300)
+    child.join(60)
+    assert child.exitcode == 0
+    for name, value in got.items():
+        assert np.array_equal(value, expected[name]), name
 
 
 # ------------------------------------------------------------------ registry, fallbacks, BLAS

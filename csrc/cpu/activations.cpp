@@ -35,6 +35,10 @@ void forward_loop(T slope, T* Z, T* A, i64 N, i64 S, i64 C, i64 Pc, const T* b, 
     if (db)
       for (i64 s = 1; s < S; ++s) add_bias(zn + s * F, db + (s - 1) * db_stride, C, Pc);
     if (!activate) continue;
+    if (S == 1) {  // no tangents: one vectorisable pass
+      for (i64 f = 0; f < F; ++f) an[f] = Op::f(zn[f], slope);
+      continue;
+    }
     T d1[kBlock];
     for (i64 f0 = 0; f0 < F; f0 += kBlock) {
       const i64 m = std::min(kBlock, F - f0);
@@ -60,6 +64,10 @@ void backward_loop(T slope, const T* Z, const T* G, T* Gin, i64 N, i64 S, i64 F)
     const T* zn = Z + n * S * F;
     const T* gn = G + n * S * F;
     T* on = Gin + n * S * F;
+    if (S == 1) {  // no tangents: one vectorisable pass
+      for (i64 f = 0; f < F; ++f) on[f] = gn[f] * Op::df(zn[f], slope);
+      continue;
+    }
     T d1[kBlock], d2[kBlock], g0[kBlock];
     for (i64 f0 = 0; f0 < F; f0 += kBlock) {
       const i64 m = std::min(kBlock, F - f0);

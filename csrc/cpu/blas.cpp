@@ -7,6 +7,7 @@
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <dlfcn.h>
+#include <pthread.h>
 #endif
 
 namespace pyquirk {
@@ -19,6 +20,20 @@ BlasFns g_blas;
 std::mutex g_threads_mutex;
 std::atomic<int> g_guards{0};  // live SingleThreadedBlas guards
 int g_saved = 0;       // the BLAS thread count before the first guard
+
+// A fork() while another thread is inside a pass must not leave the child with the mutex held or
+// with guards that no pass will release.
+struct ForkHandlers {
+  ForkHandlers() {
+#if defined(__unix__) || defined(__APPLE__)
+    pthread_atfork([] { g_threads_mutex.lock(); }, [] { g_threads_mutex.unlock(); },
+                   [] {
+                     g_threads_mutex.unlock();
+                     g_guards = 0;
+                   });
+#endif
+  }
+} g_fork_handlers;
 
 // The thread controls of the shared library holding `fn` (SciPy's cython_blas module links its
 // OpenBLAS; dlsym on that module's handle searches its dependencies too).
@@ -75,7 +90,7 @@ std::string blas_description() {
   if (!blas_ready()) return "";
   std::string d = g_blas.name;
   if (!g_blas.config.empty()) d += "; " + g_blas.config;
-  d += g_blas.set_threads ? "; one thread per GEMM, GEMMs side by side on pyquirk's OpenMP threads"
+  d += g_blas.set_threads ? "; held to one thread per GEMM during passes, which spread over pyquirk's threads"
                           : "; its own threading (thread count not settable), GEMMs one after another";
   return d;
 }

@@ -5,8 +5,9 @@
 // pointers are installed once by set_blas() (Fortran interface, every argument by pointer).
 //
 // Threads: while a pass runs, the BLAS is held to one thread (SingleThreadedBlas) and pyquirk's own
-// OpenMP threads run whole passes side by side (members, shards of the batch, tangent chunks; see
-// passes.h) or, within one pass, whole GEMMs side by side (GemmJobs: the slots of an HVP block).
+// threads run independent pieces of the pass side by side (members, shards of the batch, tangent
+// chunks: passes.cpp, threads.h) or, within a pass that is one piece, whole GEMMs side by side
+// (GemmJobs on OpenMP: the slots of an HVP block).
 // Every GEMM runs whole and single-threaded, so its result never depends on E, k or the thread
 // count: OpenBLAS gives different bits for the same product when it is computed with another thread
 // count, cut into blocks, or stacked with other rows (measured: docs/native.md), so stacking the

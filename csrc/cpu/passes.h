@@ -1,11 +1,13 @@
-// The network passes of the engine on the CPU (logits, loss, grad, vjp, HVP, input_grad), for a population of E members (a loop over
-// members inside C++, each member's GEMMs going to BLAS) and, for the HVP, a block of k tangents that
-// share one primal forward and backward pass (slot layout, see dense.h / conv.h).
+// The network passes of the engine on the CPU: logits, per-sample loss, loss + gradient, vjp, block
+// HVP (R-operator) and input gradient, for a population of E members and, for the HVP, a block of k
+// tangents that share one primal forward and backward pass (slot layout: dense.h, conv.h).
 //
-// Every member runs exactly the same sequence of BLAS calls whatever E is, so member e of a
-// population pass equals the single-member pass bit for bit; tangents are stacked along GEMM rows or
-// columns only, never along a reduction, so a tangent's HVP does not depend on the others in its
-// block (given a BLAS whose results do not depend on the row/column count, as OpenBLAS's do not).
+// A pass is cut into items — member × shard of the batch × chunk of tangents — that threads run side
+// by side, each single-threaded from start to end. Every GEMM is issued per slot with a shape that
+// depends on neither E nor k, so member e of a population pass equals the single-member pass bit for
+// bit, and tangent i of a block equals the single-vector HVP. The shards of the batch follow a rule
+// on N and the net alone, and their parameter gradients are added in shard order, so the results do
+// not depend on the thread count either. docs/native.md has the measurements behind this.
 #pragma once
 
 #include <cstdint>

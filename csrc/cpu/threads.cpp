@@ -9,6 +9,7 @@
 #include <vector>
 
 #if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
 #include <unistd.h>
 #endif
 
@@ -18,6 +19,28 @@ namespace cpu {
 namespace {
 
 thread_local bool t_in_item = false;
+
+// After fork() the child has none of the parent's threads. Our team is rebuilt (Team::get checks
+// the pid), but GNU OpenMP would wait forever for its old pool at the child's first parallel region,
+// so a forked child runs its loops on one thread (fork_ok). The mutexes a fork could catch mid-use
+// are held across it.
+std::atomic<bool> g_forked{false};
+std::mutex g_create;  // guards Team::get
+
+void before_fork() { g_create.lock(); }
+void after_fork_parent() { g_create.unlock(); }
+void after_fork_child() {
+  g_create.unlock();
+  g_forked = true;
+}
+
+struct ForkHandlers {
+  ForkHandlers() {
+#if defined(__unix__) || defined(__APPLE__)
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+#endif
+  }
+} g_fork_handlers;
 
 struct Batch {
   const std::function<void(i64)>* fn = nullptr;
@@ -46,9 +69,8 @@ class Team {
   // Workers sleep on a condition variable; each new batch wakes them. The team is never destroyed
   // (its threads are detached and die with the process); a forked child builds its own.
   static Team& get() {
-    static std::mutex create;
     static Team* team = nullptr;
-    std::lock_guard<std::mutex> lock(create);
+    std::lock_guard<std::mutex> lock(g_create);
     if (!team || team->pid_ != current_pid()) team = new Team();  // the old one's threads did not fork
     return *team;
   }
@@ -111,6 +133,8 @@ class Team {
 }  // namespace
 
 bool in_item() { return t_in_item; }
+
+bool forked_child() { return g_forked.load(); }
 
 int max_threads() {
 #if defined(_OPENMP)

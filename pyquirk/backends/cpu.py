@@ -3,7 +3,9 @@
 Same functions and shapes as :mod:`pyquirk.backends.reference` (its twin and specification):
 ``theta: [E, P]``, ``X: [Ex, N, *in]``, ``y: [Ey, N]`` int64 (or ``[Ey, N, C]`` MSE targets) with
 ``Ex, Ey`` in ``{1, E}``, tangents ``V: [E, k, P]``. The population axis E and the tangent axis k
-are loops and stacked GEMMs inside C++ (docs/native.md): no Python runs per member or per layer.
+are batch axes inside C++ (members, shards of the batch and tangent chunks run side by side; the k
+tangents of a block share one primal pass; docs/native.md): no Python runs per member or per layer.
+``PYQUIRK_NATIVE_CPU=0`` switches the backend off.
 
 Each Net is described to C++ once (:func:`net_spec`, cached per Net); a pass then costs one call
 into ``_core``. Nets with layers the native core does not know (user subclasses of
@@ -12,7 +14,6 @@ into ``_core``. Nets with layers the native core does not know (user subclasses 
 from __future__ import annotations
 
 import os
-
 import warnings
 import weakref
 
@@ -58,12 +59,11 @@ _reason = _availability()
 def unavailable_reason() -> str | None:
     """``None`` when the native passes are usable, else why not (shown by ``pyquirk.available()``).
 
-    Opt-in for now: the native passes segfaulted under load during their development and are not
-    yet validated on a clean build, so they are used only with ``PYQUIRK_NATIVE_CPU=1``.
+    ``PYQUIRK_NATIVE_CPU=0`` switches the native passes off (the registry then falls back to the
+    reference backend); they are on by default.
     """
-    if os.environ.get("PYQUIRK_NATIVE_CPU") != "1":
-        return ("the native CPU passes are opt-in until validated (set PYQUIRK_NATIVE_CPU=1); "
-                "the reference backend is used")
+    if os.environ.get("PYQUIRK_NATIVE_CPU", "1") == "0":
+        return "the native CPU passes are switched off (PYQUIRK_NATIVE_CPU=0); the reference backend is used"
     return _reason
 
 
