@@ -14,7 +14,6 @@ comparable within a run on a shared machine). Targets: ≥ 1.2×, ≥ 3×, ≥ 2
 """
 from __future__ import annotations
 
-import argparse
 import platform
 import sys
 
@@ -23,7 +22,7 @@ import numpy as np
 import pyquirk
 from pyquirk.adversarial import Model, pgd
 
-from .harness import Row, median_time, sgemm_gflops, table
+from .harness import Row, median_time, parse_args, selected, sgemm_gflops, table
 from .workloads import flops, mlp
 
 STEPS, EPS, ALPHA = 40, 0.3, 0.01
@@ -79,14 +78,11 @@ WORKLOADS = {
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.attack_bench")
-    ap.add_argument("--only", nargs="*", default=None, help="substrings of workload names to run")
-    ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args(argv)
+    args = parse_args("python -m bench.attack_bench", 3, argv)
     roof = sgemm_gflops()
     rows, summary = [], []
     for name, (sizes, N, eps) in WORKLOADS.items():
-        if args.only and not any(s in name for s in args.only):
+        if not selected(name, args.only):
             continue
         fl = STEPS * np.size(eps) * flops(sizes, N, "input_grad")
         times = {}

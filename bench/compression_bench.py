@@ -25,12 +25,9 @@ read the ratios, which come from one run; rerun on a quiet machine for absolute 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import platform
-import statistics
 import sys
-import time
 
 import numpy as np
 
@@ -38,7 +35,8 @@ from pyquirk.compression import SparseNet, apply_mask, huffman_lengths, kmeans_1
 from pyquirk.compression.sparse import native_reason
 from pyquirk.nn import Dense, Net, ReLU
 
-from .harness import Row, median_time, sgemm_gflops, table
+from .harness import parse_args, run_benches, sgemm_gflops, table
+from .kernels_bench import GlobalMagnitudeSelect
 
 
 def dense_stack(layers=10, width=1024):
@@ -47,56 +45,26 @@ def dense_stack(layers=10, width=1024):
     return Net(body + [Dense(width)], input_shape=(width,))
 
 
-class GlobalPrune:
+class GlobalPrune(GlobalMagnitudeSelect):
+    """The selection workload of :mod:`bench.kernels_bench` (its θ, scope and peers) on a real net,
+    through the full pruning API."""
+
     name = "prune_magnitude 90% of 10×1024² (f32)"
 
     def setup(self):
-        self.net = dense_stack()
+        self.net = dense_stack(self.layers, self.cols)
         rng = np.random.default_rng(0)
-        self.theta = (rng.standard_normal(self.net.n_params) * 0.02).astype(np.float32)
-        self.specs = [s for s in self.net.layout if s.kind == "weight"]
-        self.k = round(0.9 * sum(s.size for s in self.specs))
-
-    def partition(self):
-        t = self.theta
-        mags = np.concatenate([np.abs(t[s.slice]) for s in self.specs])
-        thr = np.partition(mags, self.k - 1)[self.k - 1]
-        mask = np.ones(t.shape[0], dtype=bool)
-        for s in self.specs:
-            mask[s.slice] = np.abs(t[s.slice]) > thr
-        return mask
+        self.P = self.net.n_params
+        self.theta = (rng.standard_normal(self.P) * 0.02).astype(np.float32)
+        self.segments = [(s.offset, s.size) for s in self.net.layout if s.kind == "weight"]
+        self.k = round(self.fraction * sum(size for _, size in self.segments))
 
     def impls(self):
-        return [("pyquirk-cpu", lambda: prune_magnitude(self.net, self.theta, 0.9, backend="cpu")),
-                ("pyquirk-reference", lambda: prune_magnitude(self.net, self.theta, 0.9, backend="reference")),
-                ("np.partition", self.partition)]
+        return [(f"pyquirk-{b}", (lambda b=b: prune_magnitude(self.net, self.theta, self.fraction, backend=b)))
+                for b in ("cpu", "reference")] + [("np.partition", self.partition)]
 
-    def torch_prune(self, repeat):
-        try:
-            import torch
-            from torch.nn.utils import prune
-        except ImportError:
-            return None
-        weights = [torch.from_numpy(self.theta[s.slice].reshape(s.shape).copy()) for s in self.specs]
-
-        def fresh():
-            mods = [torch.nn.Linear(1024, 1024) for _ in weights]
-            with torch.no_grad():
-                for m, w in zip(mods, weights):
-                    m.weight.copy_(w)
-            return [(m, "weight") for m in mods]
-
-        def run(params):
-            prune.global_unstructured(params, pruning_method=prune.L1Unstructured, amount=0.9)
-
-        run(fresh())
-        times = []
-        for _ in range(max(3, repeat // 2)):
-            params = fresh()
-            t0 = time.perf_counter()
-            run(params)
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times)
+    def torch_calls(self, repeat):
+        return max(3, repeat // 2)
 
 
 class SparseLogits:
@@ -185,27 +153,10 @@ def _targets(rows) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.compression_bench")
-    ap.add_argument("--only", nargs="*", default=None, help="substrings of workload names to run")
-    ap.add_argument("--repeat", type=int, default=15)
-    args = ap.parse_args(argv)
+    args = parse_args("python -m bench.compression_bench", 15, argv)
     roof = sgemm_gflops()
-    rows = []
-    for make in BENCHES:
-        bench = make()
-        if args.only and not any(s in bench.name for s in args.only):
-            continue
-        bench.setup()
-        for impl, fn in bench.impls():
-            slow = "reference" in impl and isinstance(bench, (GlobalPrune, KMeans))
-            secs = median_time(fn, repeat=3 if slow else args.repeat)
-            rows.append(Row(bench.name, impl, secs, getattr(bench, "flops", None)))
-            print(f"  {bench.name:52s} {impl:24s} {secs * 1e3:9.2f} ms", file=sys.stderr)
-        if isinstance(bench, GlobalPrune):
-            secs = bench.torch_prune(args.repeat)
-            if secs is not None:
-                rows.append(Row(bench.name, "torch prune", secs))
-                print(f"  {bench.name:52s} {'torch prune':24s} {secs * 1e3:9.2f} ms", file=sys.stderr)
+    rows = run_benches(BENCHES, args, widths=(52, 24), slow=lambda bench, impl: (
+        "reference" in impl and isinstance(bench, (GlobalPrune, KMeans))))
     import numba
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}; numpy {np.__version__}, numba {numba.__version__}; "

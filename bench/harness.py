@@ -6,8 +6,10 @@ Absolute times are only comparable within one run on shared machines.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -41,6 +43,49 @@ class Row:
     flops: float | None = None
     per: int = 1           # items per call (vectors, members, points) for per-item figures
     note: str = ""
+
+
+def parse_args(prog: str, repeat: int, argv=None) -> argparse.Namespace:
+    """The suite's command line: ``--only SUBSTRING ...`` (workloads to run) and ``--repeat R``."""
+    ap = argparse.ArgumentParser(prog=prog)
+    ap.add_argument("--only", nargs="*", default=None, help="substrings of workload names to run")
+    ap.add_argument("--repeat", type=int, default=repeat)
+    return ap.parse_args(argv)
+
+
+def selected(name: str, only) -> bool:
+    """Whether workload ``name`` runs under ``--only`` (all do when no substrings are given)."""
+    return not only or any(s in name for s in only)
+
+
+def run_benches(benches, args, *, widths=(48, 24), slow=lambda bench, impl: False) -> list[Row]:
+    """Time the workloads of a bench module selected by ``args`` (:func:`parse_args`).
+
+    Each entry of ``benches`` makes a workload object with ``name``, ``setup()`` and ``impls()``
+    (pairs ``(implementation, callable)``, timed by :func:`median_time`, 3 repeats where
+    ``slow(bench, impl)``, else ``args.repeat``), optionally ``flops`` per call and
+    ``peers(repeat)``: pairs ``(implementation, seconds)`` that it times itself. Each row is shown
+    on stderr as it is measured, ``widths`` being those of the workload and implementation columns.
+    """
+    rows = []
+    for make in benches:
+        bench = make()
+        if not selected(bench.name, args.only):
+            continue
+        bench.setup()
+        for impl, fn in bench.impls():
+            secs = median_time(fn, repeat=3 if slow(bench, impl) else args.repeat)
+            rows.append(Row(bench.name, impl, secs, getattr(bench, "flops", None)))
+            progress(bench.name, impl, secs, widths)
+        for impl, secs in (bench.peers(args.repeat) if hasattr(bench, "peers") else ()):
+            rows.append(Row(bench.name, impl, secs))
+            progress(bench.name, impl, secs, widths)
+    return rows
+
+
+def progress(workload: str, impl: str, secs: float, widths=(48, 24)) -> None:
+    """One measured row on stderr, as the suite shows it while it runs."""
+    print(f"  {workload:{widths[0]}s} {impl:{widths[1]}s} {secs * 1e3:9.2f} ms", file=sys.stderr)
 
 
 def table(rows: list[Row], roofline: float) -> str:

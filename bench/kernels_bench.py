@@ -25,7 +25,6 @@ shared: read the ratios, which come from one run, and rerun on a quiet machine f
 """
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import statistics
@@ -36,7 +35,7 @@ import numpy as np
 
 from pyquirk import kernels
 
-from .harness import Row, median_time, sgemm_gflops, table
+from .harness import parse_args, run_benches, sgemm_gflops, table
 
 IMPLS = ("cpu", "reference")
 
@@ -89,7 +88,15 @@ class GlobalMagnitudeSelect:
         out.append(("np.partition", self.partition))
         return out
 
-    def torch_prune(self):
+    def peers(self, repeat):
+        """torch's global L1 pruning, :meth:`torch_calls` calls; nothing without torch."""
+        secs = self.torch_prune(self.torch_calls(repeat))
+        return [] if secs is None else [("torch prune", secs)]
+
+    def torch_calls(self, repeat):
+        return 3
+
+    def torch_prune(self, calls=3):
         """Median seconds of torch's global L1 pruning (modules rebuilt off the clock), or None."""
         try:
             import torch
@@ -111,7 +118,7 @@ class GlobalMagnitudeSelect:
 
         run(fresh())                                                    # warm-up
         times = []
-        for _ in range(3):                                              # seconds per call
+        for _ in range(calls):                                          # seconds per call
             params = fresh()
             t0 = time.perf_counter()
             run(params)
@@ -227,28 +234,11 @@ def _targets(rows) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.kernels_bench")
-    ap.add_argument("--only", nargs="*", default=None, help="substrings of workload names to run")
-    ap.add_argument("--repeat", type=int, default=15)
-    args = ap.parse_args(argv)
+    args = parse_args("python -m bench.kernels_bench", 15, argv)
     import numba
     roof = sgemm_gflops()
-    rows = []
-    for make in BENCHES:
-        bench = make()
-        if args.only and not any(s in bench.name for s in args.only):
-            continue
-        bench.setup()
-        for impl, fn in bench.impls():
-            slow = impl == "pyquirk-reference" and isinstance(bench, GlobalMagnitudeSelect)
-            secs = median_time(fn, repeat=3 if slow else args.repeat)
-            rows.append(Row(bench.name, impl, secs))
-            print(f"  {bench.name:48s} {impl:28s} {secs * 1e3:9.2f} ms", file=sys.stderr)
-        if isinstance(bench, GlobalMagnitudeSelect):
-            secs = bench.torch_prune()
-            if secs is not None:
-                rows.append(Row(bench.name, "torch prune", secs))
-                print(f"  {bench.name:48s} {'torch prune':28s} {secs * 1e3:9.2f} ms", file=sys.stderr)
+    rows = run_benches(BENCHES, args, widths=(48, 28), slow=lambda bench, impl: (
+        impl == "pyquirk-reference" and isinstance(bench, GlobalMagnitudeSelect)))
     try:
         layer = numba.threading_layer()
     except ValueError:                      # no parallel kernel ran

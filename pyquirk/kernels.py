@@ -29,6 +29,7 @@ float64 and scale factors are computed in float64, then rounded to the dtype.
 """
 from __future__ import annotations
 
+import importlib
 from typing import Sequence
 
 import numpy as np
@@ -45,33 +46,49 @@ NORMS = ("linf", "l2")
 L2_STEP_FLOOR = reference_kernels.L2_STEP_FLOOR
 FILTER_NORM_EPS = reference_kernels.FILTER_NORM_EPS
 
-# STYLE 4: numba is imported on first use; its ImportError is remembered and shown when asked.
-_numba = {"module": None, "error": None}
+
+class TwinDispatch:
+    """Which twin module a kernel call runs, by the rule in this module's docstring.
+
+    Args:
+        reference: the NumPy twin module.
+        numba_module: the dotted name of the Numba twin module, imported on first use; its
+            ImportError is remembered (STYLE 4) and shown when ``"cpu"`` is asked for.
+        what: the kernels' name in that error ("kernels", "the compression kernels").
+
+    Calling it with ``backend`` gives the module whose functions the call should use.
+    """
+
+    def __init__(self, reference, numba_module: str, what: str):
+        self.reference, self.numba_module, self.what = reference, numba_module, what
+        self.numba = {"module": None, "error": None}
+
+    def load_numba(self):
+        """The Numba twin module, or None when numba does not import."""
+        if self.numba["module"] is None and self.numba["error"] is None:
+            try:
+                self.numba["module"] = importlib.import_module(self.numba_module)
+            except ImportError as e:  # STYLE 4: remembered, shown when asked for
+                self.numba["error"] = e
+        return self.numba["module"]
+
+    def __call__(self, backend: str | None):
+        name = backends.requested(backend)
+        if name == "reference":
+            return self.reference
+        mod = self.load_numba()
+        if mod is not None:
+            return mod
+        if name == "cpu":
+            e = self.numba["error"]
+            raise RuntimeError(f"backend 'cpu' is not available for {self.what}: numba failed to import "
+                               f"({type(e).__name__}: {e})") from e
+        return self.reference
 
 
-def _numba_twins():
-    if _numba["module"] is None and _numba["error"] is None:
-        try:
-            from .backends import numba_kernels
-            _numba["module"] = numba_kernels
-        except ImportError as e:
-            _numba["error"] = e
-    return _numba["module"]
-
-
-def _twins(backend: str | None):
-    """The twin module a kernel call dispatches to (see the module docstring)."""
-    name = backends.requested(backend)
-    if name == "reference":
-        return reference_kernels
-    mod = _numba_twins()
-    if mod is not None:
-        return mod
-    if name == "cpu":
-        e = _numba["error"]
-        raise RuntimeError(f"backend 'cpu' is not available for kernels: numba failed to import "
-                           f"({type(e).__name__}: {e})") from e
-    return reference_kernels
+#: The twin module a kernel call dispatches to (see the module docstring).
+_twins = TwinDispatch(reference_kernels, f"{__package__}.backends.numba_kernels", "kernels")
+_numba = _twins.numba
 
 
 # ==================================================================================== validation

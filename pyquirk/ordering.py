@@ -31,23 +31,12 @@ import time
 import numpy as np
 
 from ._validate import check_choice, check_positive_int
-from .memorization._runs import member_seeds, mlp
+from .memorization._runs import classification_data, member_seeds, mlp
 from .results import Result
 from .seeds import Seeds, as_seeds, stream
 
 CONDITIONS = ("early", "late")
 CURRICULA = ("random", "easy_to_hard", "hard_to_easy")
-
-
-def _data(ds, n_train, n_test):
-    if ds is None:
-        from .data import mnist1d
-        ds = mnist1d()
-    if n_train is not None or n_test is not None:
-        ds = ds.subset(n_train=n_train, n_test=n_test)
-    if ds.n_classes < 2:
-        raise ValueError("a classification data set is needed")
-    return ds, ds.X_train.reshape(ds.n_train, -1), ds.X_test.reshape(ds.n_test, -1)
 
 
 def base_stream(seed: Seeds, n: int, epochs: int) -> np.ndarray:
@@ -166,7 +155,7 @@ def order_sensitivity(ds=None, k: int = 200, *, n_runs: int = 8, n_init: int = 3
     from .train import Adam, fit
 
     t0 = time.perf_counter()
-    ds, X, Xt = _data(ds, n_train, None)
+    ds, X, Xt = classification_data(ds, n_train, None)
     epochs = check_positive_int(epochs, "epochs")
     R = check_positive_int(n_runs, "n_runs", minimum=2)
     vary_segment(np.arange(ds.n_train)[None], "early", k, np.random.default_rng(0))  # validates k
@@ -260,7 +249,7 @@ def curriculum(ds=None, curricula=CURRICULA, *, n_seeds: int = 4, hidden=(64, 64
                  ([curricula] if isinstance(curricula, str) else list(curricula))]
     if not curricula:
         raise ValueError("curricula is empty")
-    ds, X, Xt = _data(ds, n_train, None)
+    ds, X, Xt = classification_data(ds, n_train, None)
     epochs = check_positive_int(epochs, "epochs")
     base = Seeds() if seeds is None else as_seeds(seeds)
     runs = member_seeds(base, n_seeds)

@@ -104,50 +104,45 @@ def test_conv_net_counts():
 
 
 # ----------------------------------------------------------------------------------- torch oracle
-@pytest.mark.parametrize("p", [0.3, 0.9])
-def test_global_matches_torch_global_unstructured(p):
+def _torch_twin(seed):
+    """``prune`` (torch.nn.utils.prune), an MLP, a tie-free float64 θ, the ``nn.Linear`` layers of its
+    torch copy and its weight specs, in the same order."""
     torch = require_oracle("torch")
     from torch.nn.utils import prune
 
     from pyquirk.interop.torch import to_torch
     net = mlp((16, 11))
-    theta = distinct_theta(net, 7, np.float64)
-    model = to_torch(net, theta)
-    params = [(m, "weight") for m in model if isinstance(m, torch.nn.Linear)]
-    prune.global_unstructured(params, pruning_method=prune.L1Unstructured, amount=p)
-    ours = prune_magnitude(net, theta, p)
-    for (m, _), s in zip(params, (s for s in net.layout if s.kind == "weight")):
+    theta = distinct_theta(net, seed, np.float64)
+    linears = [m for m in to_torch(net, theta) if isinstance(m, torch.nn.Linear)]
+    return prune, net, theta, linears, [s for s in net.layout if s.kind == "weight"]
+
+
+def _assert_masks_match_torch(linears, specs, ours):
+    for m, s in zip(linears, specs):
         assert np.array_equal(m.weight_mask.numpy().astype(bool).ravel(), ours[s.slice]), s.name
+
+
+@pytest.mark.parametrize("p", [0.3, 0.9])
+def test_global_matches_torch_global_unstructured(p):
+    prune, net, theta, linears, specs = _torch_twin(7)
+    prune.global_unstructured([(m, "weight") for m in linears], pruning_method=prune.L1Unstructured, amount=p)
+    _assert_masks_match_torch(linears, specs, prune_magnitude(net, theta, p))
 
 
 def test_layerwise_matches_torch_l1_unstructured():
-    torch = require_oracle("torch")
-    from torch.nn.utils import prune
-
-    from pyquirk.interop.torch import to_torch
-    net = mlp((16, 11))
-    theta = distinct_theta(net, 8, np.float64)
-    model = to_torch(net, theta)
+    prune, net, theta, linears, specs = _torch_twin(8)
     ours = prune_magnitude(net, theta, 0.45, scope="layer")
-    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
-    for m, s in zip(linears, (s for s in net.layout if s.kind == "weight")):
+    for m in linears:
         prune.l1_unstructured(m, "weight", amount=0.45)
-        assert np.array_equal(m.weight_mask.numpy().astype(bool).ravel(), ours[s.slice]), s.name
+    _assert_masks_match_torch(linears, specs, ours)
 
 
 def test_structured_matches_torch_ln_structured():
-    torch = require_oracle("torch")
-    from torch.nn.utils import prune
-
-    from pyquirk.interop.torch import to_torch
-    net = mlp((16, 11))
-    theta = distinct_theta(net, 9, np.float64)
-    model = to_torch(net, theta)
+    prune, net, theta, linears, specs = _torch_twin(9)
     ours = prune_structured(net, theta, 0.4, keep_output=True)
-    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
-    for m, s in zip(linears[:-1], [s for s in net.layout if s.kind == "weight"][:-1]):
+    for m in linears[:-1]:
         prune.ln_structured(m, "weight", amount=0.4, n=2, dim=0)
-        assert np.array_equal(m.weight_mask.numpy().astype(bool).ravel(), ours[s.slice]), s.name
+    _assert_masks_match_torch(linears[:-1], specs[:-1], ours)
 
 
 # ----------------------------------------------------------------------------------- rounds and training

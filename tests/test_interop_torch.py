@@ -209,6 +209,16 @@ def test_dense_hessian_matches_torch(name):
     assert_close(np.linalg.eigvalsh(H), np.linalg.eigvalsh(H_torch), "torch", dtype, f"{name} spectrum")
 
 
+def _assert_derivatives_match_torch(net, th, X, y, rng, dtype):
+    """grad, input_grad and an HVP of two random directions (drawn from ``rng``) against torch."""
+    o = Oracle(net, th)
+    tt, Xt, yt = _t(th, dtype), _t(X, dtype), _t(y, dtype)
+    assert_close(net.grad(th, X, y), _np(o.grad(tt, Xt, yt)), "torch", dtype, "grad")
+    assert_close(net.input_grad(th, X, y), _np(o.input_grad(tt, Xt, yt)), "torch", dtype, "input_grad")
+    V = rng.standard_normal((2, net.n_params))
+    assert_close(net.hvp(th, X, y, V), _np(o.hvp(tt, Xt, yt, _t(V, dtype))), "torch", dtype, "hvp")
+
+
 # ------------------------------------------------------------------------------------------
 # MaxPool ties: the first maximum (row-major within the window) receives the gradient, as in torch
 # ------------------------------------------------------------------------------------------
@@ -224,12 +234,7 @@ def test_maxpool_ties_follow_torch(net):
     th = rng.standard_normal(net.n_params)
     X = rng.integers(0, 2, (6,) + net.input_shape).astype(dtype)  # many tied maxima
     y = rng.integers(0, 3, 6)
-    o = Oracle(net, th)
-    tt, Xt, yt = _t(th, dtype), _t(X, dtype), _t(y, dtype)
-    assert_close(net.input_grad(th, X, y), _np(o.input_grad(tt, Xt, yt)), "torch", dtype, "input_grad")
-    assert_close(net.grad(th, X, y), _np(o.grad(tt, Xt, yt)), "torch", dtype, "grad")
-    V = rng.standard_normal((2, net.n_params))
-    assert_close(net.hvp(th, X, y, V), _np(o.hvp(tt, Xt, yt, _t(V, dtype))), "torch", dtype, "hvp")
+    _assert_derivatives_match_torch(net, th, X, y, rng, dtype)
 
 
 @pytest.mark.parametrize("act", [ReLU, lambda: LeakyReLU(0.1)], ids=["relu", "leaky_relu"])
@@ -244,12 +249,7 @@ def test_activation_kinks_follow_torch(act):
     X = np.zeros((2, 3))
     X[1] = rng.standard_normal(3)
     y = np.array([0, 1])
-    o = Oracle(net, th)
-    tt, Xt, yt = _t(th, dtype), _t(X, dtype), _t(y, dtype)
-    assert_close(net.grad(th, X, y), _np(o.grad(tt, Xt, yt)), "torch", dtype, "grad")
-    assert_close(net.input_grad(th, X, y), _np(o.input_grad(tt, Xt, yt)), "torch", dtype, "input_grad")
-    V = rng.standard_normal((2, net.n_params))
-    assert_close(net.hvp(th, X, y, V), _np(o.hvp(tt, Xt, yt, _t(V, dtype))), "torch", dtype, "hvp")
+    _assert_derivatives_match_torch(net, th, X, y, rng, dtype)
 
 
 # ------------------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ import time
 import numpy as np
 
 from .._validate import check_choice, check_positive_int
-from ..memorization._runs import (ACTIVATIONS, DivergenceGuard, blas_threads_limit, diverged,
-                                 member_seeds, mlp)
+from ..memorization._runs import (ACTIVATIONS, DivergenceGuard, blas_threads_limit,
+                                 classification_data, diverged, member_seeds, mlp)
 from ..nn.init import SCHEMES
 from ..results import Result
 from ..seeds import Seeds, as_seeds
@@ -44,17 +44,6 @@ def _check_list(values, name, choices=None, positive=True):
                                and np.isfinite(v) and v > 0):
             raise ValueError(f"{name} must hold positive finite numbers, got {v!r}")
     return vals
-
-
-def _data(ds, n_train, n_test):
-    if ds is None:
-        from ..data import mnist1d
-        ds = mnist1d()
-    if n_train is not None or n_test is not None:
-        ds = ds.subset(n_train=n_train, n_test=n_test)
-    if ds.n_classes < 2:
-        raise ValueError("a classification data set is needed")
-    return ds, ds.X_train.reshape(ds.n_train, -1), ds.X_test.reshape(ds.n_test, -1)
 
 
 @dataclasses.dataclass
@@ -153,7 +142,7 @@ def init_sweep(ds=None, schemes=DEFAULT_SCHEMES, gains=DEFAULT_GAINS, acts=ACTIV
     gains = np.asarray(_check_list(gains, "gains"), dtype=float)
     acts = _check_list(acts, "acts", ACTIVATIONS)
     depths = np.asarray([check_positive_int(d, "depth") for d in _check_list(depths, "depths")])
-    ds, X, Xt = _data(ds, n_train, n_test)
+    ds, X, Xt = classification_data(ds, n_train, n_test)
     base = Seeds() if seeds is None else as_seeds(seeds)
     runs = member_seeds(base, n_seeds)
     opt = optimizer if optimizer is not None else SGD(0.05, momentum=0.9)
@@ -248,7 +237,7 @@ def signal_stats(ds=None, schemes=DEFAULT_SCHEMES, gains=DEFAULT_GAINS, acts=ACT
     gains = np.asarray(_check_list(gains, "gains"), dtype=float)
     acts = _check_list(acts, "acts", ACTIVATIONS)
     depth = check_positive_int(depth, "depth")
-    ds, X, _ = _data(ds, None, None)
+    ds, X, _ = classification_data(ds, None, None)
     n_probe = check_positive_int(n_probe, "n_probe")
     if n_probe > ds.n_train:
         raise ValueError(f"n_probe={n_probe} but the data set has {ds.n_train} training examples")

@@ -27,10 +27,9 @@ import time
 import numpy as np
 
 from .._validate import check_positive_int
-from ..memorization._runs import init_population, member_seeds, mlp
+from ..memorization._runs import classification_data, init_population, member_seeds, mlp
 from ..results import Result
 from ..seeds import Seeds, as_seeds
-from .sweep import _data
 
 
 def _dense_slices(net) -> list[np.ndarray]:
@@ -112,7 +111,7 @@ def transfer(ds=None, *, hidden=(64, 64, 64), act: str = "relu", n_train_a: int 
     from ..train import Adam, fit
 
     t0 = time.perf_counter()
-    ds, _, _ = _data(ds, None, None)
+    ds, _, _ = classification_data(ds, None, None)
     if ds.n_classes % 2:
         raise ValueError(f"transfer splits the classes in two halves; got {ds.n_classes} classes")
     task_a, task_b, C = _split_tasks(ds)
@@ -212,7 +211,7 @@ def pretraining(ds=None, *, hidden=(64,) * 5, act: str = "tanh", n_train: int | 
     from ..train import SGD, fit
 
     t0 = time.perf_counter()
-    ds, X, Xt = _data(ds, n_train, n_test)
+    ds, X, Xt = classification_data(ds, n_train, n_test)
     base = Seeds() if seeds is None else as_seeds(seeds)
     runs = member_seeds(base, n_seeds)
     opt = optimizer if optimizer is not None else SGD(0.05, momentum=0.9)

@@ -3,7 +3,8 @@
 - :func:`mlp`: the small MLPs these experiments use (``Dense``/activation stacks);
 - :func:`member_seeds`: the per-run ``Seeds`` of a population (run s shifts every stream by s);
 - :func:`init_population`: θ₀ ``[E, P]`` from per-member init seeds;
-- :func:`first_reached`: time-to-fit from a recorded history.
+- :func:`first_reached`: time-to-fit from a recorded history;
+- :func:`classification_data`: a classification data set (MNIST-1D by default), flattened.
 """
 from __future__ import annotations
 
@@ -40,6 +41,23 @@ def member_seeds(seeds, n: int) -> list[Seeds]:
     base = Seeds() if seeds is None else as_seeds(seeds)
     n = check_positive_int(n, "n_seeds")
     return [Seeds(**{k: getattr(base, k) + s for k in STREAMS}) for s in range(n)]
+
+
+def classification_data(ds, n_train: int | None, n_test: int | None):
+    """``(ds, X_train [N, D], X_test [M, D])``: ``ds`` (MNIST-1D when None), cut to its first
+    ``n_train`` / ``n_test`` examples when given, with the inputs flattened.
+
+    Raises:
+        ValueError: the data set has fewer than 2 classes.
+    """
+    if ds is None:
+        from ..data import mnist1d
+        ds = mnist1d()
+    if n_train is not None or n_test is not None:
+        ds = ds.subset(n_train=n_train, n_test=n_test)
+    if ds.n_classes < 2:
+        raise ValueError("a classification data set is needed")
+    return ds, ds.X_train.reshape(ds.n_train, -1), ds.X_test.reshape(ds.n_test, -1)
 
 
 def init_population(net, seeds: list[Seeds], scheme: str = "he_normal", gain: float = 1.0,

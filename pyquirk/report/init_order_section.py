@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from ._figures import save_and_plot
 from .tour import SectionOutput, Table, section
 
 SETTINGS = {
@@ -70,8 +71,6 @@ def _transfer_verdict(base: float, frozen, tuned) -> str:
 @section("init-order", "Learning is influenced by initialization and example order", order=70,
          arguments=_arguments)
 def init_order_section(ctx) -> SectionOutput:
-    from matplotlib.figure import Figure
-
     from ..initialization import init_sweep, signal_stats, transfer
     from ..ordering import order_sensitivity
 
@@ -82,44 +81,36 @@ def init_order_section(ctx) -> SectionOutput:
     sweep = init_sweep(schemes=o["schemes"], gains=o["gains"], depths=o["depths"], width=o["width"],
                        n_train=o["init_n_train"], steps=o["init_steps"], seeds=ctx.seeds,
                        progress=ctx.show_progress)
-    ctx.save_result("init_sweep", sweep)
-    fig = Figure(layout="constrained")
-    sweep.plot(fig=fig)
-    ctx.figure("init_map", fig, caption="Test accuracy after the same training, by init scheme "
-               "(columns), activation (rows), gain (× the scheme's standard deviation, across) and "
-               "number of hidden layers (up). × marks runs whose weights overflowed.")
+    save_and_plot(ctx, "init_sweep", sweep, "init_map",
+                  "Test accuracy after the same training, by init scheme "
+                  "(columns), activation (rows), gain (× the scheme's standard deviation, across) and "
+                  "number of hidden layers (up). × marks runs whose weights overflowed.")
     sig = signal_stats(schemes=o["schemes"], gains=(min(o["gains"]), 1.0, max(o["gains"])),
                        depth=max(o["depths"]) + 4, n_probe=200, n_seeds=1, seeds=ctx.seeds)
-    ctx.save_result("signal_stats", sig)
-    fig = Figure(layout="constrained")
-    sig.plot(fig=fig)
-    ctx.figure("signal", fig, caption="At initialisation, per layer: the standard deviation of the "
-               "pre-activations (top) and the norm of the weight gradient (bottom); solid: gain 1, "
-               "dotted/dashed: the smallest/largest gain.")
+    save_and_plot(ctx, "signal_stats", sig, "signal",
+                  "At initialisation, per layer: the standard deviation of the "
+                  "pre-activations (top) and the norm of the weight gradient (bottom); solid: gain 1, "
+                  "dotted/dashed: the smallest/largest gain.")
     times["init"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     order = order_sensitivity(k=o["k"], n_runs=o["n_runs"], n_init=o["n_init"],
                               n_train=o["order_n_train"], epochs=o["order_epochs"], seeds=ctx.seeds,
                               progress=ctx.show_progress)
-    ctx.save_result("order", order)
-    fig = Figure(layout="constrained")
-    order.plot(fig=fig)
-    ctx.figure("order", fig, caption=f"Variance of the final function across {o['n_runs']} runs that "
-               f"differ only in the order of the first {o['k']} (early) or the last {o['k']} (late) "
-               "training examples, per init seed: logit variance and prediction disagreement on the "
-               "probe set.")
+    save_and_plot(ctx, "order", order, "order",
+                  f"Variance of the final function across {o['n_runs']} runs that "
+                  f"differ only in the order of the first {o['k']} (early) or the last {o['k']} (late) "
+                  "training examples, per init seed: logit variance and prediction disagreement on the "
+                  "probe set.")
     times["order"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     tr = transfer(hidden=o["transfer_hidden"], n_seeds=o["transfer_seeds"], steps=o["transfer_steps"],
                   base_steps=o["transfer_base_steps"], seeds=ctx.seeds, progress=ctx.show_progress)
-    ctx.save_result("transfer", tr)
-    fig = Figure(layout="constrained")
-    tr.plot(fig=fig)
-    ctx.figure("transfer", fig, caption="Task-B (digits 5–9) test accuracy of nets whose first n "
-               "hidden layers come from a net trained on digits 0–4, frozen (AnB) or fine-tuned "
-               "(AnB+), against a random init (grey band: mean ± std).")
+    save_and_plot(ctx, "transfer", tr, "transfer",
+                  "Task-B (digits 5–9) test accuracy of nets whose first n "
+                  "hidden layers come from a net trained on digits 0–4, frozen (AnB) or fine-tuned "
+                  "(AnB+), against a random init (grey band: mean ± std).")
     times["transfer"] = time.perf_counter() - t0
 
     learned = sweep.learned()

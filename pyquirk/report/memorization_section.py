@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from ._figures import save_and_plot
 from .tour import SectionOutput, Table, section
 
 #: normal / quick settings
@@ -55,8 +56,6 @@ def _options(ctx) -> dict:
 
 @section("memorization", "Networks easily memorize", order=50, arguments=_arguments)
 def memorization_section(ctx) -> SectionOutput:
-    from matplotlib.figure import Figure
-
     from ..memorization import DEFAULT_CORRUPTIONS, double_descent, memorization
 
     o = _options(ctx)
@@ -64,24 +63,20 @@ def memorization_section(ctx) -> SectionOutput:
     mem = memorization(corruptions=o["corruptions"] or DEFAULT_CORRUPTIONS, n_train=o["n_train"],
                        n_test=o["n_test"], hidden=o["hidden"], n_seeds=o["n_seeds"], seeds=ctx.seeds,
                        batch_size=o["batch_size"], steps=o["steps"], progress=ctx.show_progress)
-    ctx.save_result("zhang", mem)
-    fig = Figure(layout="constrained")
-    mem.plot(fig=fig)
-    ctx.figure("zhang", fig, caption="Zhang et al.'s Fig. 1 on MNIST-1D: (a) training loss of each "
-               "corruption (mean over seeds; dashed: input corruptions), (b) steps to 100 % training "
-               "accuracy against the label-noise level p (dashed lines: input corruptions), (c) test "
-               "error on the true test labels against p.")
+    save_and_plot(ctx, "zhang", mem, "zhang",
+                  "Zhang et al.'s Fig. 1 on MNIST-1D: (a) training loss of each "
+                  "corruption (mean over seeds; dashed: input corruptions), (b) steps to 100 % training "
+                  "accuracy against the label-noise level p (dashed lines: input corruptions), (c) test "
+                  "error on the true test labels against p.")
     t_zhang = time.perf_counter() - t_all
 
     t0 = time.perf_counter()
     dd = double_descent(model=o["dd_model"], widths=o["dd_widths"], n_train=o["dd_n_train"],
                         n_seeds=o["dd_seeds"], seeds=ctx.seeds, noise=0.15, progress=ctx.show_progress)
-    ctx.save_result("double_descent", dd)
-    fig = Figure(layout="constrained")
-    dd.plot(fig=fig)
-    ctx.figure("double_descent", fig, caption="Train error (on the noisy labels) and test error "
-               "against the number of trainable parameters at 15 % label noise; dashed: #params = "
-               "N, dotted: N·C, green: the smallest width that interpolates.")
+    save_and_plot(ctx, "double_descent", dd, "double_descent",
+                  "Train error (on the noisy labels) and test error "
+                  "against the number of trainable parameters at 15 % label noise; dashed: #params = "
+                  "N, dotted: N·C, green: the smallest width that interpolates.")
     t_dd = time.perf_counter() - t0
 
     summ, dds = mem.summary(), dd.summary()
