@@ -1,12 +1,17 @@
-"""``python -m bench [--only SUBSTRING] [--repeat R]``: run the workloads, print one markdown table."""
+"""``python -m bench [--only SUBSTRING] [--repeat R]``: run the workloads, print one markdown table.
+
+The implementations of a workload are timed interleaved (:func:`harness.interleaved_times`), so
+their ratios compare the same moments of a shared machine.
+"""
 from __future__ import annotations
 
 import platform
+import statistics
 import sys
 
 import numpy as np
 
-from .harness import Row, median_time, parse_args, progress, selected, sgemm_gflops, table
+from .harness import Row, interleaved_times, parse_args, progress, selected, sgemm_gflops, table
 from .workloads import WORKLOADS
 
 
@@ -17,9 +22,11 @@ def main(argv=None) -> int:
     for name, (make, fl) in WORKLOADS.items():
         if not selected(name, args.only):
             continue
-        for impl, fn, per in make():
-            secs = median_time(fn, repeat=args.repeat)
-            rows.append(Row(name, impl, secs, fl, per))
+        made = {impl: (fn, per) for impl, fn, per in make()}
+        times = interleaved_times({impl: fn for impl, (fn, _) in made.items()}, repeat=args.repeat)
+        for impl, (_, per) in made.items():
+            secs = statistics.median(times[impl])
+            rows.append(Row(name, impl, secs, fl, per, rounds=times[impl]))
             progress(name, impl, secs)
     print(f"Machine: {platform.processor() or platform.machine()}, numpy {np.__version__}; "
           f"roofline (NumPy sgemm 1024³): {roof:.1f} GFLOP/s\n")

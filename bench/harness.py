@@ -28,6 +28,30 @@ def median_time(fn, *, warmup: int = 1, repeat: int = 7, budget_s: float = 20.0)
     return statistics.median(times)
 
 
+def interleaved_times(fns: dict, *, warmup: int = 1, repeat: int = 7, budget_s: float = 60.0) -> dict:
+    """Wall times of several implementations of one workload, taken round-robin.
+
+    Each round calls every implementation once, the order reversed every other round, so that
+    load drifting on a shared machine hits them alike; a round's ratios compare one moment.
+    Returns ``{name: [seconds per round]}`` (at least 3 rounds, fewer than ``repeat`` when the
+    rounds eat ``budget_s``).
+    """
+    names = list(fns)
+    for name in names:
+        for _ in range(warmup):
+            fns[name]()
+    times = {name: [] for name in names}
+    start = time.perf_counter()
+    for r in range(repeat):
+        if r >= 3 and time.perf_counter() - start > budget_s:
+            break
+        for name in (names if r % 2 == 0 else names[::-1]):
+            t0 = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
 def sgemm_gflops(n: int = 1024, dtype=np.float32) -> float:
     """The roofline: NumPy (BLAS) GEMM n³ throughput in GFLOP/s."""
     rng = np.random.default_rng(0)
@@ -43,6 +67,7 @@ class Row:
     flops: float | None = None
     per: int = 1           # items per call (vectors, members, points) for per-item figures
     note: str = ""
+    rounds: list[float] | None = None  # per-round times of an interleaved run (interleaved_times)
 
 
 def parse_args(prog: str, repeat: int, argv=None) -> argparse.Namespace:
@@ -89,17 +114,34 @@ def progress(workload: str, impl: str, secs: float, widths=(48, 24)) -> None:
 
 
 def table(rows: list[Row], roofline: float) -> str:
-    """Markdown table: time, per-item time, GFLOP/s and % of roofline, speed-up vs reference."""
-    ref = {r.workload: r.seconds for r in rows if r.impl == "pyquirk-reference"}
-    lines = ["| workload | implementation | median time | per item | GFLOP/s | % roofline | speed-up vs reference |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    """Markdown table: time, per-item time, GFLOP/s, % of roofline and two speed-ups.
+
+    "vs reference" is how much faster the row is than pyquirk-reference; "cpu vs it" is how much
+    faster pyquirk-cpu is than the row (the figure the issues' targets name). Rows measured
+    interleaved (``rounds``) give the median of the per-round ratios, others the ratio of medians.
+    """
+    by = {(r.workload, r.impl): r for r in rows}
+    lines = ["| workload | implementation | median time | per item | GFLOP/s | % roofline | speed-up vs reference "
+             "| pyquirk-cpu speed-up over it |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         gf = r.flops / r.seconds / 1e9 if r.flops else None
-        ratio = ref.get(r.workload, float("nan")) / r.seconds
+        vs_ref = speedup(r, by.get((r.workload, "pyquirk-reference")))
+        cpu_vs = speedup(by.get((r.workload, "pyquirk-cpu")), r)
         lines.append(f"| {r.workload} | {r.impl}{(' ' + r.note) if r.note else ''} | {_fmt(r.seconds)} | "
                      f"{_fmt(r.seconds / r.per)} | {'' if gf is None else f'{gf:.1f}'} | "
-                     f"{'' if gf is None else f'{100 * gf / roofline:.0f} %'} | {ratio:.2f}× |")
+                     f"{'' if gf is None else f'{100 * gf / roofline:.0f} %'} | {vs_ref:.2f}× | {cpu_vs:.2f}× |")
     return "\n".join(lines)
+
+
+def speedup(fast: Row | None, slow: Row | None) -> float:
+    """How many times faster ``fast`` ran than ``slow``: the median per-round ratio when both come
+    from one interleaved run, else the ratio of medians; NaN when either is missing."""
+    if fast is None or slow is None:
+        return float("nan")
+    if fast.rounds and slow.rounds and len(fast.rounds) == len(slow.rounds):
+        return statistics.median(s / f for f, s in zip(fast.rounds, slow.rounds))
+    return slow.seconds / fast.seconds
 
 
 def _fmt(s: float) -> str:

@@ -1,6 +1,7 @@
 """The benchmark workloads of DESIGN §5, with fixed shapes.
 
-Each workload builds its data once and yields (implementation name, callable, items per call).
+Each workload builds its data once and yields (implementation name, callable, items per call);
+the callables bind their data as default arguments, so they may be called after the generator moves on.
 pyquirk runs on every available backend; peers run when installed. All float32.
 """
 from __future__ import annotations
@@ -72,9 +73,10 @@ def hvp(mlp_name, k=1):
         a = p["asarray"]
         th, Xp, yp, Vp = a(theta), a(X), a(y), a(V)
         if k == 1:
-            yield p["name"], (lambda f=f, p=p: p["sync"](f["hvp"](th, Xp, yp, Vp[0]))), 1
+            yield p["name"], (lambda f=f, p=p, th=th, Xp=Xp, yp=yp, Vp=Vp: p["sync"](f["hvp"](th, Xp, yp, Vp[0]))), 1
         else:
-            yield p["name"] + " vmap", (lambda f=f, p=p: p["sync"](f["hvp_block"](th, Xp, yp, Vp))), k
+            yield p["name"] + " vmap", (lambda f=f, p=p, th=th, Xp=Xp, yp=yp, Vp=Vp:
+                                        p["sync"](f["hvp_block"](th, Xp, yp, Vp))), k
 
 
 def grid_point(mlp_name):
@@ -87,7 +89,8 @@ def grid_point(mlp_name):
     for p in peers():
         f, a = p["make"](sizes), p["asarray"]
         th, D1, D2, Xp, yp = a(theta), a(d1), a(d2), a(X), a(y)
-        yield p["name"], (lambda f=f, p=p: p["sync"](f["loss"](th + 0.3 * D1 - 0.2 * D2, Xp, yp))), 1
+        yield p["name"], (lambda f=f, p=p, th=th, D1=D1, D2=D2, Xp=Xp, yp=yp:
+                          p["sync"](f["loss"](th + 0.3 * D1 - 0.2 * D2, Xp, yp))), 1
 
 
 def pgd_step(mlp_name, eps=0.3, alpha=0.01):
@@ -109,11 +112,11 @@ def pgd_step(mlp_name, eps=0.3, alpha=0.01):
         th, X0, yp = a(theta), a(x0), a(y)
         if "torch" in p:
             t = p["torch"]
-            yield p["name"], (lambda f=f: t.clamp(t.clamp(X0 + alpha * t.sign(f["input_grad"](th, X0, yp)),
+            yield p["name"], (lambda f=f, t=t, th=th, X0=X0, yp=yp: t.clamp(t.clamp(X0 + alpha * t.sign(f["input_grad"](th, X0, yp)),
                                                           X0 - eps, X0 + eps), 0, 1)), N
         else:
             import jax.numpy as jnp
-            yield p["name"], (lambda f=f, p=p: p["sync"](jnp.clip(jnp.clip(
+            yield p["name"], (lambda f=f, p=p, th=th, X0=X0, yp=yp: p["sync"](jnp.clip(jnp.clip(
                 X0 + alpha * jnp.sign(f["input_grad"](th, X0, yp)), X0 - eps, X0 + eps), 0, 1))), N
 
 
@@ -130,7 +133,7 @@ def population_step(E=64, batch=100, lr=0.1):
     for p in peers():
         f, a = p["make"](sizes), p["asarray"]
         Tp, Xp, yp = a(T), a(X), a(y)
-        yield p["name"] + " vmap", (lambda f=f, p=p: p["sync"](Tp - lr * f["pop_grad"](Tp, Xp, yp))), E
+        yield p["name"] + " vmap", (lambda f=f, p=p, Tp=Tp, Xp=Xp, yp=yp: p["sync"](Tp - lr * f["pop_grad"](Tp, Xp, yp))), E
 
 
 WORKLOADS = {
