@@ -11,9 +11,17 @@ Claims checked (forgetting = max-based forgetting (Chaudhry et al. 2018), mean o
 - EWC (λ = 10, true Fisher on 200 samples), replay (reservoir memory of 1000) and HAT (s_max 400,
   c 0.75) each cut forgetting by at least 50 % against naive;
 - HAT keeps every task's accuracy within 2 points of the accuracy it had right after learning it
-  (its single-task accuracy in the sequence), on every member.
+  (its single-task accuracy in the sequence), on every member;
+- HAT keeps task accuracy within 2 points of the **single-task** accuracy (one network per task
+  from the same θ₀, same architecture and budget), given capacity for the sequence: 5-task split
+  MNIST-1D (all signals of each class pair), MLP 40-300-300-10, the tour's schedule (SGD lr 0.1
+  momentum 0.9, 5 epochs of batches of 64 per task), s_max 400, c 0.75, seeds ``Seeds(0)`` …
+  ``Seeds(4)`` as one population. The mean gap over tasks and members must be ≤ 2 points and no
+  member's gap above 3.5 (measured: 1.41, members 0.60 … 2.39). With the 100-unit MLP of the
+  other tests the same run gives 4.1 (each task gets a third of the units and the last task,
+  digits 8/9, loses 12 points), so this test fails if HAT loses capacity or plasticity.
 
-docs/forgetting.md holds the full-size figures (and HAT's gap to independent single-task nets).
+docs/forgetting.md holds the full-size figures (and HAT's gap to single-task nets per width).
 """
 import numpy as np
 import pytest
@@ -21,8 +29,8 @@ import pytest
 from pyquirk.data import mnist1d
 from pyquirk.forgetting import metrics as M
 from pyquirk.forgetting.loop import learn
-from pyquirk.forgetting.scenarios import permuted
-from pyquirk.forgetting.strategies import EWC, HAT, Naive, Replay
+from pyquirk.forgetting.scenarios import permuted, split
+from pyquirk.forgetting.strategies import EWC, HAT, Naive, Replay, SingleTask
 from pyquirk.train import SGD
 
 SETTINGS = dict(seeds=[0, 1], hidden=(100, 100), epochs=4, batch_size=64, optimizer=SGD(0.1, momentum=0.9))
@@ -53,3 +61,17 @@ def test_hat_keeps_each_task(runs):
     R = runs["hat"].R
     drop = np.diagonal(R, axis1=-2, axis2=-1)[:, :-1] - R[:, -1, :-1]       # [E, T−1]
     assert np.abs(drop).max() <= 0.02, drop
+
+
+#: HAT against single-task nets: a width that gives HAT room for five tasks (docs/forgetting.md)
+CAPACITY = dict(seeds=[0, 1, 2, 3, 4], hidden=(300, 300), epochs=5, batch_size=64,
+                optimizer=SGD(0.1, momentum=0.9))
+
+
+def test_hat_within_2_points_of_single_task():
+    sc = split(mnist1d(), n_tasks=5)
+    hat = learn(sc, HAT(s_max=400, c=0.75), **CAPACITY).R
+    single = np.diagonal(learn(sc, SingleTask(), **CAPACITY).R, axis1=-2, axis2=-1)    # [E, T]
+    gap = single - hat[:, -1, :]                                                       # [E, T]
+    assert gap.mean() <= 0.02, gap.mean(axis=-1)
+    assert gap.mean(axis=-1).max() <= 0.035, gap.mean(axis=-1)
