@@ -155,8 +155,7 @@ def _targets(rows) -> str:
 def main(argv=None) -> int:
     args = parse_args("python -m bench.compression_bench", 15, argv)
     roof = sgemm_gflops()
-    rows = run_benches(BENCHES, args, widths=(52, 24), slow=lambda bench, impl: (
-        "reference" in impl and isinstance(bench, (GlobalPrune, KMeans))))
+    rows = run_benches(BENCHES, args, widths=(52, 24))
     import numba
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}; numpy {np.__version__}, numba {numba.__version__}; "

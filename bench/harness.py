@@ -83,12 +83,12 @@ def selected(name: str, only) -> bool:
     return not only or any(s in name for s in only)
 
 
-def run_benches(benches, args, *, widths=(48, 24), slow=lambda bench, impl: False) -> list[Row]:
+def run_benches(benches, args, *, widths=(48, 24)) -> list[Row]:
     """Time the workloads of a bench module selected by ``args`` (:func:`parse_args`).
 
     Each entry of ``benches`` makes a workload object with ``name``, ``setup()`` and ``impls()``
-    (pairs ``(implementation, callable)``, timed by :func:`median_time`, 3 repeats where
-    ``slow(bench, impl)``, else ``args.repeat``), optionally ``flops`` per call and
+    (pairs ``(implementation, callable)``, timed together by :func:`interleaved_times`,
+    ``args.repeat`` rounds or fewer when they exceed its time budget), optionally ``flops`` per call and
     ``peers(repeat)``: pairs ``(implementation, seconds)`` that it times itself. Each row is shown
     on stderr as it is measured, ``widths`` being those of the workload and implementation columns.
     """
@@ -98,9 +98,9 @@ def run_benches(benches, args, *, widths=(48, 24), slow=lambda bench, impl: Fals
         if not selected(bench.name, args.only):
             continue
         bench.setup()
-        for impl, fn in bench.impls():
-            secs = median_time(fn, repeat=3 if slow(bench, impl) else args.repeat)
-            rows.append(Row(bench.name, impl, secs, getattr(bench, "flops", None)))
+        for impl, rounds in interleaved_times(dict(bench.impls()), repeat=args.repeat).items():
+            secs = statistics.median(rounds)
+            rows.append(Row(bench.name, impl, secs, getattr(bench, "flops", None), rounds=rounds))
             progress(bench.name, impl, secs, widths)
         for impl, secs in (bench.peers(args.repeat) if hasattr(bench, "peers") else ()):
             rows.append(Row(bench.name, impl, secs))

@@ -19,7 +19,8 @@ Workloads (float32, fixed shapes; issue 3 targets in brackets):
   projection, L2 random start (and its twins alone, on draws made once);
 - filter normalization of one direction of the 784-512-512-10 MLP.
 
-Each row is the median of repeated calls after a warm-up (bench/harness.py). ``pyquirk-cpu 1 thread``
+Each row is the median of rounds in which every implementation runs once, interleaved after a
+warm-up (bench/harness.py, ``interleaved_times``). ``pyquirk-cpu 1 thread``
 rows run the Numba twin with one thread (its serial path: no parallel launch). The machine is
 shared: read the ratios, which come from one run, and rerun on a quiet machine for absolute figures.
 """
@@ -237,8 +238,7 @@ def main(argv=None) -> int:
     args = parse_args("python -m bench.kernels_bench", 15, argv)
     import numba
     roof = sgemm_gflops()
-    rows = run_benches(BENCHES, args, widths=(48, 28), slow=lambda bench, impl: (
-        impl == "pyquirk-reference" and isinstance(bench, GlobalMagnitudeSelect)))
+    rows = run_benches(BENCHES, args, widths=(48, 28))
     try:
         layer = numba.threading_layer()
     except ValueError:                      # no parallel kernel ran
