@@ -167,6 +167,45 @@ def test_tile_and_chunk_sizes_do_not_change_results(monkeypatch):
     assert_close(tiny.loss, base.loss, "exact", np.float64)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_class_major_loss_and_hits_equal_per_sample_and_argmax(dtype):
+    """The evaluator's cross-entropy epilogue against CrossEntropy.per_sample and argmax, ties
+    included (arg-max takes the first maximum), and None on a non-finite logit."""
+    from pyquirk.nn.losses import CrossEntropy
+    rng = np.random.default_rng(0)
+    z = (3 * rng.standard_normal((3, 7, 5))).astype(dtype)
+    labels = rng.integers(0, 5, 7)
+    z[0, 0], labels[0] = [1, 2, 2, 0, 0], 2        # tie, label second: a miss
+    z[0, 1], labels[1] = [1, 2, 2, 0, 0], 1        # tie, label first: a hit
+    z[1, 0] = 4.0                                  # all tied: a hit only for class 0
+    z[1, 1] = 4.0
+    labels[0:2] = (2, 1)
+    loss, hits = ev_mod.ce_sums(z, labels)
+    want = CrossEntropy().per_sample(z, labels[None]).sum(axis=-1, dtype=np.float64)
+    assert_close(loss, want, "exact", dtype, "loss sums")
+    np.testing.assert_array_equal(hits, (z.argmax(-1) == labels).sum(-1))
+    for bad in (np.nan, np.inf, -np.inf):
+        zb = z.copy()
+        zb[2, 3, 1] = bad
+        assert ev_mod.ce_sums(zb, labels) is None
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shortcut", [True, False])
+def test_evaluator_fast_epilogue_and_reused_buffers_match_the_generic_path(monkeypatch, dtype, shortcut):
+    net, theta, X, y = problem("mlp-relu", n=11, dtype=dtype, seed=4)
+    plane = ls.random_plane(net, theta, seed=1)
+    a, b = np.linspace(-1, 1, 7), np.linspace(1, -0.5, 7)
+    ev = ev_mod.Evaluator(net, ev_mod.PlaneFamily(plane), X, y, shortcut=shortcut, tile=3, chunk=4)
+    fast = ev(a, b)
+    again = ev(a[:2], b[:2])                 # a smaller tile into the same buffers
+    monkeypatch.setattr(ev_mod, "ce_sums", lambda z, labels: None)
+    slow = ev_mod.Evaluator(net, ev_mod.PlaneFamily(plane), X, y, shortcut=shortcut, tile=3, chunk=4)(a, b)
+    per_point_close(fast[0], slow[0], dtype, "fast vs generic loss")
+    np.testing.assert_array_equal(fast[1], slow[1])
+    np.testing.assert_array_equal(again[0], fast[0][:2])
+
+
 # ---------------------------------------------------------------------------- normalisation
 def _conv_dense_net():
     return Net([Conv1d(4, 3, padding=1), ReLU(), Flatten(), Dense(5), ReLU(), Dense(3)], input_shape=(2, 6))
