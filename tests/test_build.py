@@ -63,10 +63,23 @@ def test_import_survives_missing_core(monkeypatch):
         "            raise ImportError('blocked for the test')\n"
         "sys.meta_path.insert(0, Block())\n"
         "import pyquirk\n"
-        "print(pyquirk.__version__)\n"
+        "print(pyquirk.available()['cpu'])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+    assert "blocked for the test" in out.stdout
+
+
+@pytest.mark.parametrize("user", [None, "ACTIVE"])
+def test_omp_wait_policy_defaults_to_passive_before_core_loads(user):
+    """Idle OpenMP threads sleep rather than spin (pyquirk/_native.py), unless the user chose."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if user:
+        env["OMP_WAIT_POLICY"] = user
+    code = "import os, pyquirk; pyquirk.available(); print(os.environ.get('OMP_WAIT_POLICY'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == (user or "PASSIVE")
 
 
 # ---- CMake configure (no compile): the CUDA switch -------------------------------------------

@@ -20,13 +20,11 @@ import weakref
 import numpy as np
 
 from . import reference
+from .._native import load_core
 from ..nn import layers as L
 
-try:  # STYLE 4: a missing or broken _core makes this backend unavailable, never pyquirk
-    from .. import _core
-    _import_error: ImportError | None = None
-except ImportError as e:  # pragma: no cover - exercised by tests/test_build.py in a subprocess
-    _core, _import_error = None, e
+# STYLE 4: a missing or broken _core makes this backend unavailable, never pyquirk
+_core, _import_error = load_core()
 
 PASSES = ("net_spec", "logits", "loss", "loss_and_grad", "vjp", "hvp", "input_grad", "set_blas")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backends
+from .._native import load_core
 from .._validate import as_float_array
 from ..nn import layers as L
 from . import _reference
@@ -33,9 +34,8 @@ _native = {"module": None, "reason": None}
 def native_module():
     """The module with the native ``csr_matmul`` (``pyquirk._core``), or None; see :func:`native_reason`."""
     if _native["module"] is None and _native["reason"] is None:
-        try:
-            from .. import _core
-        except ImportError as e:
+        _core, e = load_core()
+        if _core is None:
             _native["reason"] = f"pyquirk._core failed to import ({type(e).__name__}: {e})"
         else:
             if hasattr(_core, "csr_matmul"):
