@@ -18,6 +18,9 @@ Semantics (DESIGN §4, "Curvature"):
 
 Every product goes through blocks: ``matmat(V)`` with ``V: [k, |S|]`` makes one engine call per
 batch (per tangent chunk), in which the k tangents share one primal forward and backward pass.
+Since θ and the data are fixed, the primal pass is the same for every call: with
+``reuse_primal`` (on by default for MLPs on the CPU backends, see :func:`Curvature.__init__`) it is
+computed once per batch (:class:`.primal.PrimalCache`) and each call runs the tangent pass alone.
 """
 from __future__ import annotations
 
@@ -26,11 +29,15 @@ import math
 import numpy as np
 
 from .._validate import as_float_array, check_choice, check_positive_int
+from .. import backends
 from ..nn.net import Net
+from .primal import PrimalCache, cache_bytes, measured_net
 
 KINDS = ("hessian", "ggn")
 #: bytes of tangent activations one engine call may hold (k × batch × activations × itemsize)
 TANGENT_BYTES = 256 * 2 ** 20
+#: most bytes of primal caches (all batches together) that ``reuse_primal=None`` will hold
+PRIMAL_CACHE_BYTES = 512 * 2 ** 20
 
 
 def split_data(data) -> tuple:
@@ -63,6 +70,12 @@ class Curvature:
             H); 0 by default. Recorded in :meth:`semantics`.
         max_tangents: tangents per engine call (default: from :data:`TANGENT_BYTES`).
         backend: engine backend for the Hessian passes (the GGN product uses the reference layers).
+        reuse_primal: compute each batch's primal forward and backward once and run only the
+            tangent pass per product (:class:`.primal.PrimalCache`, reference layers, NumPy BLAS).
+            ``None`` (default): on for ``kind="hessian"`` when the backend resolves to a CPU one
+            (``reference``/``cpu``), the net has only Dense, activation and Flatten layers (where it
+            was measured faster at every block size; docs/hessian.md §6) and the caches fit in
+            :data:`PRIMAL_CACHE_BYTES`. ``True`` forces it (any net the reference engine runs).
 
     Attributes:
         dim: size of the operator, ``|S|``.
@@ -72,7 +85,7 @@ class Curvature:
 
     def __init__(self, net: Net, theta, data, *, params="all", batch_size: int | None = None,
                  kind: str = "hessian", weight_decay: float = 0.0, max_tangents: int | None = None,
-                 backend: str | None = None):
+                 backend: str | None = None, reuse_primal: bool | None = None):
         if not isinstance(net, Net):
             raise TypeError(f"net must be a pyquirk.nn.Net, got {type(net).__name__}")
         self.net = net
@@ -107,8 +120,21 @@ class Curvature:
             max_tangents = max(1, int(TANGENT_BYTES // max(per, 1)))
         self.max_tangents = check_positive_int(max_tangents, "max_tangents")
         self.backend = backend
+        self.reuse_primal = self._choose_reuse(reuse_primal)
+        self._primal = None                                  # [PrimalCache per batch], built on first use
         self.counts = {"hvps": 0, "hvp_calls": 0, "grad_calls": 0}
         self._grad = None
+
+    def _choose_reuse(self, reuse_primal) -> bool:
+        if reuse_primal is not None:
+            if not isinstance(reuse_primal, (bool, np.bool_)):
+                raise TypeError(f"reuse_primal must be True, False or None, got {reuse_primal!r}")
+            if reuse_primal and self.kind != "hessian":
+                raise ValueError("reuse_primal=True applies to kind='hessian' only")
+            return bool(reuse_primal)
+        return (self.kind == "hessian" and backends.resolve(self.backend) in ("reference", "cpu")
+                and measured_net(self.net)
+                and cache_bytes(self.net, self.N, self.dtype.itemsize) <= PRIMAL_CACHE_BYTES)
 
     # ---------------------------------------------------------------- description
     @property
@@ -131,7 +157,9 @@ class Curvature:
                 "params": p if isinstance(p, str) else [str(s) for s in p],
                 "dim": self.dim, "n_params_total": int(self.net.n_params),
                 "batch_size": self.batch_size, "batch_weighting": "n_b / N (size-weighted)",
-                "dtype": self.dtype.name, "backend": self.backend or "default"}
+                "dtype": self.dtype.name, "backend": self.backend or "default",
+                "primal_pass": ("once per batch, reused by every product (reference layers)"
+                                if self.reuse_primal else "recomputed by each engine call")}
 
     def __repr__(self):
         return (f"Curvature({self.kind}, dim={self.dim}, N={self.N}, batch_size={self.batch_size}, "
@@ -142,7 +170,7 @@ class Curvature:
         return Curvature(self.net, theta, (self.X, self.y), params=self.params,
                          batch_size=self.batch_size, kind=self.kind, weight_decay=self.weight_decay,
                          max_tangents=self.max_tangents,
-                         backend=self.backend)
+                         backend=self.backend, reuse_primal=self.reuse_primal)
 
     # ---------------------------------------------------------------- products
     def matmat(self, V) -> np.ndarray:
@@ -150,6 +178,8 @@ class Curvature:
         V = np.asarray(V)
         if V.ndim != 2 or V.shape[1] != self.dim:
             raise ValueError(f"V must have shape [k, dim={self.dim}], got {V.shape}")
+        if 0 < V.shape[0] <= self.max_tangents:              # one chunk: no copy into a second array
+            return self._chunk(V)
         out = np.empty((V.shape[0], self.dim), dtype=np.float64)
         for c in range(0, V.shape[0], self.max_tangents):
             out[c:c + self.max_tangents] = self._chunk(V[c:c + self.max_tangents])
@@ -167,8 +197,12 @@ class Curvature:
             full = np.zeros((k, self.net.n_params), dtype=self.dtype)
             full[:, self.index] = V
         acc = None
-        for s, e in self.batches:
-            if self.kind == "hessian":
+        if self.reuse_primal and self._primal is None:
+            self._primal = [PrimalCache(self.net, self.theta, self.X[s:e], self.y[s:e]) for s, e in self.batches]
+        for j, (s, e) in enumerate(self.batches):
+            if self.reuse_primal:
+                hv = self._primal[j].hvp(full)
+            elif self.kind == "hessian":
                 hv = self.net.hvp(self.theta, self.X[s:e], self.y[s:e], full, backend=self.backend)
             else:
                 hv = ggn_product(self.net, self.theta, self.X[s:e], self.y[s:e], full)

@@ -85,7 +85,7 @@ def lanczos(op, k: int = 5, which: str = "largest", *, block_size: int | None = 
             repeated eigenvalue; use ``block_size ≥ m`` where multiplicity m is expected (e.g. at
             symmetric points). Larger blocks need more HVPs in total (top-10 of the benchmark MLP:
             78 at b=1, 118 at b=2) and pay only where the backend's block HVP is much cheaper per
-            tangent than a single one.
+            tangent than a single one (with the reused primal pass it is not; docs/hessian.md §2).
         tol: ARPACK-style relative residual tolerance (default: :func:`default_tol`).
         max_basis: basis vectors kept before a thick restart (default ``max(n_want + 6b, 40)``,
             at most ``dim``).
