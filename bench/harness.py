@@ -28,13 +28,17 @@ def median_time(fn, *, warmup: int = 1, repeat: int = 7, budget_s: float = 20.0)
     return statistics.median(times)
 
 
-def interleaved_times(fns: dict, *, warmup: int = 1, repeat: int = 7, budget_s: float = 60.0) -> dict:
+def interleaved_times(fns: dict, *, warmup: int = 1, repeat: int = 7, burst: int = 3,
+                      budget_s: float = 60.0) -> dict:
     """Wall times of several implementations of one workload, taken round-robin.
 
-    Each round calls every implementation once, the order reversed every other round, so that
-    load drifting on a shared machine hits them alike; a round's ratios compare one moment.
-    Returns ``{name: [seconds per round]}`` (at least 3 rounds, fewer than ``repeat`` when the
-    rounds eat ``budget_s``).
+    Each round runs every implementation in a burst of ``burst`` consecutive calls and keeps the
+    burst's median, the order reversed every other round. Round-robin makes load drifting on a
+    shared machine hit the implementations alike, so a round's ratios compare one moment; the
+    burst measures each one warm, as a loop calls it (a first call after another library's
+    threads ran measured 1.5-1.8x slower: its thread pool and caches are cold, or the other
+    library's threads still spin). Returns ``{name: [seconds per round]}`` (at least 3 rounds,
+    fewer than ``repeat`` when the rounds eat ``budget_s``).
     """
     names = list(fns)
     for name in names:
@@ -46,9 +50,12 @@ def interleaved_times(fns: dict, *, warmup: int = 1, repeat: int = 7, budget_s: 
         if r >= 3 and time.perf_counter() - start > budget_s:
             break
         for name in (names if r % 2 == 0 else names[::-1]):
-            t0 = time.perf_counter()
-            fns[name]()
-            times[name].append(time.perf_counter() - t0)
+            calls = []
+            for _ in range(burst):
+                t0 = time.perf_counter()
+                fns[name]()
+                calls.append(time.perf_counter() - t0)
+            times[name].append(statistics.median(calls))
     return times
 
 

@@ -67,8 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pyquirk`` console script and ``python -m pyquirk``; returns the exit code."""
+    from ._native import keep_freed_memory
     from .report import tour
 
+    keep_freed_memory()  # this process is pyquirk's own: see pyquirk/_native.py
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # argparse has printed usage or the version already

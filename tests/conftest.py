@@ -6,6 +6,10 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))  # tests/_tol.py, tests/nets.py
 
+from pyquirk._native import keep_freed_memory  # noqa: E402
+
+keep_freed_memory()  # the test run is pyquirk's own process (pyquirk/_native.py)
+
 
 def require_oracle(module: str):
     """Import an oracle package; a missing oracle is a failure in CI, a skip elsewhere."""

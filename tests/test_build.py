@@ -130,3 +130,16 @@ def test_cmake_cuda_on_without_compiler_fails(tmp_path):
                      env={"CUDACXX": str(tmp_path / "no-such-nvcc")})
     assert out.returncode != 0
     assert "PYQUIRK_CUDA=ON but CMake found no CUDA compiler" in out.stderr
+
+
+@pytest.mark.parametrize("user", [False, True])
+def test_keep_freed_memory_applies_unless_the_user_chose(user):
+    """pyquirk's own processes keep freed memory (pyquirk/_native.py) unless MALLOC_* is set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    if user:
+        env["MALLOC_TRIM_THRESHOLD_"] = str(1 << 20)
+    code = "import platform; from pyquirk._native import keep_freed_memory as k; print(k(), platform.libc_ver()[0])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    applied, libc = out.stdout.split()
+    assert applied == str(libc == "glibc" and not user)
