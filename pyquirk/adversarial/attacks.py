@@ -124,14 +124,17 @@ def _iterate(model: Model, spec: _Spec, x0f, lab, targeted, eps_rows, start, hoo
     def view(a):
         return a.reshape(((E, n) if members else (E * n,)) + shp)
 
-    def track(z, x):
+    def track(z, x):                       # in place: no new [E, n, ·] arrays per step
         nonlocal z_best
         z = z.reshape(E, n, -1)
         m = margins(z, lab, targeted)
-        better = m > m_best
-        np.copyto(x_best, x, where=better[..., None])
-        z_best = z.copy() if z_best is None else np.where(better[..., None], z, z_best)
-        m_best[better] = m[better]
+        rows = np.flatnonzero(m > m_best)  # (member, example) pairs whose margin improved
+        x_best.reshape(E * n, -1)[rows] = x.reshape(E * n, -1)[rows]
+        if z_best is None:
+            z_best = z.copy()
+        else:
+            z_best.reshape(E * n, -1)[rows] = z.reshape(E * n, -1)[rows]
+        m_best.reshape(-1)[rows] = m.reshape(-1)[rows]
         return z
 
     for _ in range(spec.steps):
