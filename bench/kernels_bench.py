@@ -36,7 +36,7 @@ import numpy as np
 
 from pyquirk import kernels
 
-from .harness import parse_args, run_benches, sgemm_gflops, table
+from .harness import parse_args, run_benches, sgemm_gflops, speedup, table
 
 IMPLS = ("cpu", "reference")
 
@@ -217,18 +217,19 @@ BENCHES = [GlobalMagnitudeSelect, ApplyMask, GridPoints,
 
 def _targets(rows) -> str:
     """The issue-3 selection targets, measured against this run's peers (all threads and one)."""
-    t = {r.impl: r.seconds for r in rows if r.workload == GlobalMagnitudeSelect.name}
+    t = {r.impl: r for r in rows if r.workload == GlobalMagnitudeSelect.name}
     ours = {k: t[k] for k in ("pyquirk-cpu", "pyquirk-cpu 1 thread") if k in t}
     if not ours:
         return ""
     lines = ["| target | " + " | ".join(ours) + " |", "|---|" + "---:|" * len(ours)]
     cell = lambda ok, text: f"{text} {'✓' if ok else '✗'}"
     lines.append("| numba ≤ 15 ms | " +
-                 " | ".join(cell(s <= 0.015, f"{s * 1e3:.2f} ms") for s in ours.values()) + " |")
+                 " | ".join(cell(r.seconds <= 0.015, f"{r.seconds * 1e3:.2f} ms") for r in ours.values()) + " |")
     for peer, need in (("np.partition", 3.5), ("torch prune", 50.0)):
         if peer in t:
             lines.append(f"| ≥ {need:g}× faster than {peer} | " +
-                         " | ".join(cell(t[peer] / s >= need, f"{t[peer] / s:.1f}×") for s in ours.values()) + " |")
+                         " | ".join(cell(speedup(r, t[peer]) >= need, f"{speedup(r, t[peer]):.1f}×")
+                                    for r in ours.values()) + " |")
         else:
             lines.append(f"| ≥ {need:g}× faster than {peer} | " + " | ".join("not installed" for _ in ours) + " |")
     return "\n".join(lines)
