@@ -79,6 +79,14 @@ def _sample_range(words, w, hi, a, b, shift, h, run, every):
         _histogram_range(words, w, hi, s0, min(s0 + run, b), shift, h)
 
 
+@njit(cache=True, parallel=True)
+def _sample_pass(words, w, hi, starts, stops, bptr, shift, hist, run, every):
+    """:func:`_sample_range` over every block, block j into ``hist[j]`` (blocks side by side)."""
+    for j in prange(bptr.size - 1):
+        for p in range(bptr[j], bptr[j + 1]):
+            _sample_range(words, w, hi, starts[p], stops[p], shift, hist[j], run, every)
+
+
 @njit(cache=True)
 def _scan_chunk(top_words, shift, lo_bin, span, first_bad, mask, flags):
     """The vectorised half of a window pass over one chunk (``top_words``: each entry's top word):
@@ -235,10 +243,14 @@ class _Scope:
     def histogram(self, run=1, every=1):
         """``[blocks, 2**bits]`` counts of the top key bits (of a fixed sample unless run = every = 1).
 
-        Serial: the sampled path reads 1/32 of the scope here; only the exact path (small scopes,
-        k = 0 or n, or a window the sample placed wrongly) reads all of it.
+        The sample (1/32 of the scope) is read with the blocks side by side; the full histogram
+        (the exact path: small scopes, k = 0 or n, or a window the sample placed wrongly) serially.
         """
         hist = np.zeros((self.n_blocks, 1 << self.bits), np.int64)
+        if self.n_blocks > 1 and not run == every == 1:     # the sample's blocks side by side
+            _sample_pass(self.words, self.uw, self.uhi, self.starts, self.stops, self.bptr, self.shift,
+                         hist, np.uint64(run), np.uint64(every))
+            return hist
         for j in range(self.n_blocks):
             for a, b in self.ranges(j):
                 if run == every == 1:
