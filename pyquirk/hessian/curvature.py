@@ -73,7 +73,7 @@ class Curvature:
         reuse_primal: compute each batch's primal forward and backward once and run only the
             tangent pass per product (:class:`.primal.PrimalCache`, reference layers, NumPy BLAS).
             ``None`` (default): on for ``kind="hessian"`` when the backend resolves to a CPU one
-            (``reference``/``cpu``), the net has only Dense, activation and Flatten layers (where it
+            (``reference``/``cpu``), the net has only Dense and activation layers (where it
             was measured faster at every block size; docs/hessian.md §6) and the caches fit in
             :data:`PRIMAL_CACHE_BYTES`. ``True`` forces it (any net the reference engine runs).
 
