@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import statistics
 import sys
 import time
@@ -28,35 +29,58 @@ def median_time(fn, *, warmup: int = 1, repeat: int = 7, budget_s: float = 20.0)
     return statistics.median(times)
 
 
-def interleaved_times(fns: dict, *, warmup: int = 1, repeat: int = 7, burst: int = 3,
-                      budget_s: float = 60.0) -> dict:
-    """Wall times of several implementations of one workload, taken round-robin.
+def interleaved_clocks(fns: dict, *, warmup: int = 1, repeat: int = 7, burst: int = 3,
+                       budget_s: float = 60.0) -> dict:
+    """Wall and process-CPU times of several implementations of one workload, taken round-robin.
 
     Each round runs every implementation in a burst of ``burst`` consecutive calls and keeps the
-    burst's median, the order reversed every other round. Round-robin makes load drifting on a
+    burst's medians, the order reversed every other round. Round-robin makes load drifting on a
     shared machine hit the implementations alike, so a round's ratios compare one moment; the
     burst measures each one warm, as a loop calls it (a first call after another library's
     threads ran measured 1.5-1.8x slower: its thread pool and caches are cold, or the other
-    library's threads still spin). Returns ``{name: [seconds per round]}`` (at least 3 rounds,
-    fewer than ``repeat`` when the rounds eat ``budget_s``).
+    library's threads still spin). Returns ``{name: ([wall s per round], [CPU s per round])}``
+    (at least 3 rounds, fewer than ``repeat`` when the rounds eat ``budget_s``).
     """
     names = list(fns)
     for name in names:
         for _ in range(warmup):
             fns[name]()
-    times = {name: [] for name in names}
+    times = {name: ([], []) for name in names}
     start = time.perf_counter()
     for r in range(repeat):
         if r >= 3 and time.perf_counter() - start > budget_s:
             break
         for name in (names if r % 2 == 0 else names[::-1]):
-            calls = []
+            wall, cpu = [], []
             for _ in range(burst):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 fns[name]()
-                calls.append(time.perf_counter() - t0)
-            times[name].append(statistics.median(calls))
+                wall.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
+            times[name][0].append(statistics.median(wall))
+            times[name][1].append(statistics.median(cpu))
     return times
+
+
+def interleaved_times(fns: dict, **kw) -> dict:
+    """The wall times of :func:`interleaved_clocks` (same arguments): ``{name: [seconds per round]}``."""
+    return {name: wall for name, (wall, _) in interleaved_clocks(fns, **kw).items()}
+
+
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def pin_threads(n: int, module: str, argv) -> None:
+    """Re-run ``python -m module argv`` with every thread pool limited to n, unless this process
+    already is that run (thread counts are read when the pools start, so they go in through the
+    environment of a fresh process). One thread also turns off XLA's multi-threaded Eigen."""
+    if os.environ.get("PYQUIRK_BENCH_THREADS") == str(n):
+        return
+    env = dict(os.environ, PYQUIRK_BENCH_THREADS=str(n), **{v: str(n) for v in THREAD_VARS})
+    if n == 1:
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                            "intra_op_parallelism_threads=1").strip()
+    os.execve(sys.executable, [sys.executable, "-m", module, *argv], env)
 
 
 def sgemm_gflops(n: int = 1024, dtype=np.float32) -> float:

@@ -23,8 +23,9 @@ over all N examples at each point):
   the other inside one compiled call). Not the issue's peer, but a faster JAX on some shapes, so
   it counts as a peer: "best peer" is the fastest of all of them.
 
-Timing is interleaved: each round runs every implementation once (in a rotated order), and a
-round's ratios compare implementations measured seconds apart, not minutes; the table gives
+Timing is interleaved (`harness.interleaved_clocks`): each round runs every implementation once
+(the order reversed every other round), and a round's ratios compare implementations measured
+seconds apart, not minutes; the table gives
 medians over rounds (≥ 3) of wall time, of process CPU time (all threads), and of the per-round
 ratio to the round's best peer. The load average is printed before and after, and cpu/wall shows
 how many threads an implementation really kept busy.
@@ -49,21 +50,9 @@ import platform
 import sys
 import time
 
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+import numpy as np
 
-
-def _pin_threads(n: int, argv) -> None:
-    """Re-run this process with every thread pool limited to n (env vars must precede imports)."""
-    if os.environ.get("PYQUIRK_BENCH_THREADS") == str(n):
-        return
-    env = dict(os.environ, PYQUIRK_BENCH_THREADS=str(n), **{v: str(n) for v in THREAD_VARS})
-    if n == 1:
-        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
-                            "intra_op_parallelism_threads=1").strip()
-    os.execve(sys.executable, [sys.executable, "-m", "bench.landscape_bench", *argv], env)
-
-
-import numpy as np  # noqa: E402
+from .harness import interleaved_clocks, pin_threads
 
 BOUND = "bound: the shortcut's GEMMs alone (sgemm)"
 ROOF = "sgemm 1024³"
@@ -199,20 +188,6 @@ def _best_of(fn, a, b, n: int = 2) -> float:
     return min(times)
 
 
-def interleaved(impls: dict, a, b, rounds: int) -> dict:
-    """Per implementation: lists of wall and CPU seconds, one per round; each round calls every
-    implementation once, in an order rotated round by round."""
-    names = list(impls)
-    out = {k: ([], []) for k in names}
-    for r in range(rounds):
-        for k in names[r % len(names):] + names[:r % len(names)]:
-            t0, c0 = time.perf_counter(), time.process_time()
-            impls[k](a, b)
-            out[k][0].append(time.perf_counter() - t0)
-            out[k][1].append(time.process_time() - c0)
-    return out
-
-
 def measure(sizes, N, n_points, backends, rounds):
     """Every implementation and yardstick of one workload, interleaved: ``(impls, times, errs)``,
     ``times[k] = (wall seconds, CPU seconds)`` per round, ``errs[k]`` the largest relative
@@ -230,7 +205,9 @@ def measure(sizes, N, n_points, backends, rounds):
     errs = {k: float(np.max(np.abs(fn(a, b) - ref) / np.abs(ref))) for k, fn in impls.items()}  # warm-up
     for fn in extras.values():
         fn(a, b)
-    return impls, interleaved({**impls, **extras}, a, b, max(3, rounds)), errs
+    calls = {k: (lambda fn=fn: fn(a, b)) for k, fn in {**impls, **extras}.items()}   # warm already
+    return impls, interleaved_clocks(calls, warmup=0, repeat=max(3, rounds), burst=1,
+                                     budget_s=float("inf")), errs
 
 
 def table_rows(name, sizes, N, n_points, names, times, rates, best_peer, roof) -> list[str]:
@@ -278,7 +255,7 @@ def main(argv=None) -> int:
     ap.add_argument("--backends", nargs="*", default=None, help="pyquirk backends (default: all available)")
     args = ap.parse_args(argv)
     if args.threads:
-        _pin_threads(args.threads, argv)
+        pin_threads(args.threads, "bench.landscape_bench", argv)
     import pyquirk
     if args.backends is None:
         args.backends = [b for b, why in pyquirk.available().items() if why is None]

@@ -32,18 +32,11 @@ import os
 import platform
 import sys
 
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+from .harness import pin_threads
+
 CONFIGS = {"tour": {"sizes": (40, 128, 128, 10), "n_train": 1000, "batch": 100},
            "small": {"sizes": (40, 32, 32, 10), "n_train": 400, "batch": 32}}
 SEEDS, EVAL_EVERY = 2, 10
-
-
-def _pin_threads(n: int, argv) -> None:
-    """Re-run this process with every thread pool limited to n (env vars must precede imports)."""
-    if os.environ.get("PYQUIRK_BENCH_THREADS") == str(n):
-        return
-    env = dict(os.environ, PYQUIRK_BENCH_THREADS=str(n), **{v: str(n) for v in THREAD_VARS})
-    os.execve(sys.executable, [sys.executable, "-m", "bench.population_bench", *argv], env)
 
 
 def gemm_flops(cfg: dict, steps: int, members: int) -> float:
@@ -120,7 +113,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=None, help="substring of the workload name (tour, small)")
     args = ap.parse_args(argv)
     if args.threads:
-        _pin_threads(args.threads, argv)
+        pin_threads(args.threads, "bench.population_bench", argv)
     import numpy as np
 
     import pyquirk
