@@ -26,6 +26,7 @@
 #include "cpu/blas.h"
 #include "cpu/netspec.h"
 #include "cpu/passes.h"
+#include "cpu/small_gemm.h"
 #include "cpu/workspace.h"
 
 #ifndef PYQUIRK_VERSION
@@ -91,6 +92,45 @@ void ensure_blas() {
   set_blas(capi["sgemm"], capi["dgemm"], "scipy.linalg.cython_blas sgemm/dgemm (SciPy " + version + ")");
 }
 
+// C = op(A)·op(B) + beta·C in place, through the passes' GEMM dispatch (cpu::gemm): for tests.
+template <class T>
+void gemm_into(const py::array& A, const py::array& B, py::array& C, bool ta, bool tb, double beta) {
+  const i64 M = C.shape(0), N = C.shape(1), K = A.shape(ta ? 0 : 1);
+  if (A.shape(ta ? 1 : 0) != M || B.shape(tb ? 0 : 1) != N || B.shape(tb ? 1 : 0) != K)
+    throw py::value_error("gemm: op(A) must be [M, K] and op(B) [K, N] for C [M, N]; got A " +
+                          std::to_string(A.shape(0)) + "x" + std::to_string(A.shape(1)) + ", B " +
+                          std::to_string(B.shape(0)) + "x" + std::to_string(B.shape(1)) + ", C " +
+                          std::to_string(M) + "x" + std::to_string(N));
+  if (!std::isfinite(beta)) throw py::value_error("gemm: beta must be finite");
+  pyquirk::cpu::Gemm<T> g{ta, tb, M, N, K, static_cast<const T*>(A.data()), A.shape(1),
+                          static_cast<const T*>(B.data()), B.shape(1), static_cast<T>(beta),
+                          static_cast<T*>(C.mutable_data()), N};
+  for (i64 d : {M, N, K, A.shape(1), B.shape(1)})
+    if (d > pyquirk::cpu::kBlasIntMax) throw py::value_error("gemm: a dimension passes the 32-bit BLAS limit");
+  py::gil_scoped_release release;
+  pyquirk::cpu::gemm<T>(g);
+}
+
+void gemm(const py::object& A_o, const py::object& B_o, const py::object& C_o, bool ta, bool tb, double beta) {
+  py::array arrays[3];
+  const char* names[3] = {"A", "B", "C"};
+  const py::object* objs[3] = {&A_o, &B_o, &C_o};
+  for (int i = 0; i < 3; ++i) {
+    if (!py::isinstance<py::array>(*objs[i])) throw py::type_error(std::string("gemm: ") + names[i] + " must be a NumPy array");
+    arrays[i] = py::reinterpret_borrow<py::array>(*objs[i]);
+    if (arrays[i].ndim() != 2 || !(arrays[i].flags() & py::array::c_style))
+      throw py::value_error(std::string("gemm: ") + names[i] + " must be a 2-D C-contiguous array");
+  }
+  if (!arrays[2].writeable()) throw py::value_error("gemm: C must be writeable");
+  ensure_blas();
+  const bool f32 = py::isinstance<py::array_t<float>>(arrays[0]);
+  for (auto& a : arrays)
+    if (f32 ? !py::isinstance<py::array_t<float>>(a) : !py::isinstance<py::array_t<double>>(a))
+      throw py::type_error("gemm: A, B and C must all be float32 or all float64");
+  if (f32) gemm_into<float>(arrays[0], arrays[1], arrays[2], ta, tb, beta);
+  else gemm_into<double>(arrays[0], arrays[1], arrays[2], ta, tb, beta);
+}
+
 py::dict build_info() {
   py::dict d;
   d["compiler"] = compiler_string();
@@ -103,6 +143,7 @@ py::dict build_info() {
     blas = std::string("unavailable: ") + e.what();
   }
   d["blas"] = blas;
+  d["small_gemm"] = pyquirk::cpu::small_gemm_available();
   d["cuda"] = static_cast<bool>(PYQUIRK_WITH_CUDA);
 #if defined(_OPENMP)
   d["openmp"] = true;
@@ -445,6 +486,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_blas", &set_blas, "sgemm"_a, "dgemm"_a, "name"_a,
         "Install the GEMM provider: PyCapsules holding Fortran-interface sgemm/dgemm pointers (as in "
         "scipy.linalg.cython_blas.__pyx_capi__), and the name build_info() reports. Default: SciPy's.");
+  m.def("gemm", &gemm, "A"_a, "B"_a, "C"_a, py::kw_only(), "ta"_a = false, "tb"_a = false, "beta"_a = 0.0,
+        "C = op(A)·op(B) + beta·C in place (op = transpose when ta/tb), through the GEMM dispatch of the passes "
+        "(pyquirk's small-GEMM kernel or the BLAS); 2-D C-contiguous arrays of one float dtype. For tests.");
   m.def("set_tangent_budget", [](std::int64_t bytes) {
           if (bytes < 0) throw py::value_error("budget must be >= 0 bytes");
           return static_cast<std::int64_t>(pyquirk::cpu::set_tangent_budget(static_cast<size_t>(bytes)));

@@ -18,6 +18,8 @@ class BuildInfo(TypedDict):
     """The C++ standard the module was compiled as, e.g. ``"C++17"``."""
     blas: str
     """The GEMM provider (SciPy's cython_blas sgemm/dgemm), its library configuration and threading."""
+    small_gemm: bool
+    """True when float32 GEMMs with K ≤ 1024 and N ≤ 256 run on pyquirk's AVX2 kernel (csrc/cpu/small_gemm.h)."""
     cuda: bool
     """True when CMake found a CUDA compiler and built the CUDA parts (``PYQUIRK_CUDA``)."""
     openmp: bool
@@ -27,6 +29,11 @@ class BuildInfo(TypedDict):
 
 def build_info() -> BuildInfo:
     """How this ``_core`` was built, and which BLAS its GEMMs call."""
+    ...
+
+def gemm(A: NDArray[Any], B: NDArray[Any], C: NDArray[Any], *, ta: bool = False, tb: bool = False,
+         beta: float = 0.0) -> None:
+    """``C = op(A)·op(B) + beta·C`` in place through the passes' GEMM dispatch (for tests); ``op`` transposes."""
     ...
 
 class _NetSpec:

@@ -16,6 +16,7 @@ BUILD_INFO_KEYS = {
     "compiler": str,
     "cxx_standard": str,
     "blas": str,
+    "small_gemm": bool,
     "cuda": bool,
     "openmp": bool,
     "version": str,

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <type_traits>
 #include <utility>
+
+#include "cpu/small_gemm.h"
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <dlfcn.h>
@@ -89,6 +92,9 @@ const BlasFns& blas() { return g_blas; }
 std::string blas_description() {
   if (!blas_ready()) return "";
   std::string d = g_blas.name;
+  if (small_gemm_available())
+    d += "; float32 products with K <= " + std::to_string(kSmallGemmMaxK) + " and N <= " +
+         std::to_string(kSmallGemmMaxN) + " on pyquirk's AVX2 small-GEMM kernel";
   if (!g_blas.config.empty()) d += "; " + g_blas.config;
   d += g_blas.set_threads ? "; held to one thread per GEMM during passes, which spread over pyquirk's threads"
                           : "; its own threading (thread count not settable), GEMMs one after another";
@@ -134,6 +140,12 @@ void gemm(const Gemm<T>& g) {
     for (i64 i = 0; i < g.M; ++i)
       for (i64 j = 0; j < g.N; ++j) g.C[i * g.ldc + j] = g.beta == T(0) ? T(0) : g.beta * g.C[i * g.ldc + j];
     return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    if (small_gemm_shape(g.N, g.K) && small_gemm_available()) {
+      small_sgemm(g.ta, g.tb, g.M, g.N, g.K, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc);
+      return;
+    }
   }
   // Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands, keep the flags.
   char ta = g.ta ? 'T' : 'N', tb = g.tb ? 'T' : 'N';

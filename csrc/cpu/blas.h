@@ -3,6 +3,8 @@
 // Provider: SciPy's sgemm/dgemm, taken from the PyCapsules in scipy.linalg.cython_blas.__pyx_capi__
 // (docs/native.md has the measurements behind that choice). Nothing is linked at build time; the
 // pointers are installed once by set_blas() (Fortran interface, every argument by pointer).
+// gemm() sends float32 products with small K and N to pyquirk's AVX2 kernel instead
+// (cpu/small_gemm.h: faster there, and its bits do not depend on how rows are stacked).
 //
 // Threads: while a pass runs, the BLAS is held to one thread (SingleThreadedBlas) and pyquirk's own
 // threads run independent pieces of the pass side by side (members, shards of the batch, tangent
