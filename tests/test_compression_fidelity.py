@@ -23,22 +23,27 @@ def ds():
 
 
 @pytest.fixture(scope="module")
-def ticket(ds):
-    """The baseline MLP (40-100-100-10), 'global' preset (output layer kept), 3 rounds to 90 %."""
-    return lottery_ticket(mlp(100), ds, 3, preset="global", p=per_round_fraction(0.9, 3), steps=1000,
-                          controls=("reinit",), seeds=Seeds())
+def tickets(ds):
+    """The baseline MLP (40-100-100-10), 'global' preset (output layer kept), 3 rounds to 90 %, for
+    three initialisations: one run's accuracy moves by ±1.5 points with the rounding of the backend's
+    GEMMs (training is chaotic), so the claim is on their mean (docs/compression.md)."""
+    return [lottery_ticket(mlp(100), ds, 3, preset="global", p=per_round_fraction(0.9, 3), steps=1000,
+                           controls=("reinit",), seeds=Seeds(init=s)) for s in range(3)]
 
 
-def test_ticket_at_90_percent_global_sparsity_costs_at_most_one_point(ticket):
-    assert ticket.scope_sparsity[-1] == pytest.approx(0.9, abs=5e-4)
-    dense, sparse = ticket.test_acc["ticket"][0], ticket.test_acc["ticket"][-1]
+def test_ticket_at_90_percent_global_sparsity_costs_at_most_one_point(tickets):
+    for t in tickets:
+        assert t.scope_sparsity[-1] == pytest.approx(0.9, abs=5e-4)
+    dense = np.mean([t.test_acc["ticket"][0] for t in tickets])
+    sparse = np.mean([t.test_acc["ticket"][-1] for t in tickets])
     assert sparse >= dense - 0.01, (dense, sparse)
 
 
-def test_ticket_beats_random_reinit_at_high_sparsity(ticket):
-    for r in np.flatnonzero(ticket.scope_sparsity >= 0.8):
-        assert ticket.test_acc["ticket"][r] > ticket.test_acc["reinit"][r], (r, ticket.test_acc)
-    assert np.all(np.diff(ticket.masks.sum(1)) < 0) and not (ticket.masks[1:] & ~ticket.masks[:-1]).any()
+def test_ticket_beats_random_reinit_at_high_sparsity(tickets):
+    for t in tickets:
+        for r in np.flatnonzero(t.scope_sparsity >= 0.8):
+            assert t.test_acc["ticket"][r] > t.test_acc["reinit"][r], (r, t.test_acc)
+        assert np.all(np.diff(t.masks.sum(1)) < 0) and not (t.masks[1:] & ~t.masks[:-1]).any()
 
 
 def test_distilled_student_beats_hard_labels_alone(ds):
