@@ -5,8 +5,6 @@ kernel handles (row and column remainders, transposes, accumulation, the K and N
 takes over) is checked against NumPy in float64.
 """
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,6 @@ from hypothesis import given, settings, strategies as st
 import pyquirk
 from _tol import assert_close
 
-ROOT = Path(__file__).resolve().parents[1]
 MAX_K, MAX_N = 1024, 256  # csrc/cpu/small_gemm.h
 
 
@@ -122,19 +119,12 @@ def test_read_only_c_raises(core):
 
 def test_switching_the_kernel_off_keeps_the_passes(tmp_path):
     """PYQUIRK_SMALL_GEMM=0 sends every product to the BLAS; the passes agree within the fast tolerance."""
-    code = (f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r})\n"
-            "import numpy as np\nfrom test_cpu_backend import sharded_problem\n"
-            "from pyquirk._native import load_core\n"
-            "assert not load_core()[0].build_info()['small_gemm']\n"
-            "net, T, X, y, V = sharded_problem()\n"
-            f"np.savez({str(tmp_path / 'off.npz')!r}, grad=net.grad(T, X, y, backend='cpu'), "
-            "hvp=net.hvp(T, X, y, V, backend='cpu'))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "PYQUIRK_SMALL_GEMM": "0"})
-    assert out.returncode == 0, out.stderr
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_cpu_backend import sharded_problem
+    from test_cpu_backend import sharded_passes_in_subprocess, sharded_problem
+    off = sharded_passes_in_subprocess(
+        tmp_path, {"PYQUIRK_SMALL_GEMM": "0"},
+        check="from pyquirk._native import load_core; assert not load_core()[0].build_info()['small_gemm']")
     net, T, X, y, V = sharded_problem()
-    off = np.load(tmp_path / "off.npz")
-    assert_close(net.grad(T, X, y, backend="cpu"), off["grad"], "fast", np.float32, what="grad, kernel on vs off")
-    assert_close(net.hvp(T, X, y, V, backend="cpu"), off["hvp"], "fast", np.float32, what="hvp, kernel on vs off")
+    on = {"grad": net.grad(T, X, y, backend="cpu"), "hvp": net.hvp(T, X, y, V, backend="cpu"),
+          "gx": net.input_grad(T, X, y, backend="cpu")}
+    for key, value in on.items():
+        assert_close(value, off[key], "fast", np.float32, what=f"{key}, kernel on vs off")
