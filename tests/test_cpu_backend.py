@@ -25,13 +25,18 @@ ROOT = Path(__file__).resolve().parents[1]
 DTYPES = [np.float32, np.float64]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cpu_backend():
+def require_cpu_backend():
+    """Skip when the user switched the native backend off; fail when it is missing otherwise."""
     why = pyquirk.available()["cpu"]
     if why is not None:
         if os.environ.get("PYQUIRK_NATIVE_CPU") == "0":
             pytest.skip(f"the cpu backend is switched off: {why}")
         pytest.fail(f"the cpu backend is not available: {why}")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _cpu_backend():
+    require_cpu_backend()
 
 
 def both(fn):

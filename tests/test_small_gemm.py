@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import pyquirk
 from _tol import assert_close
 
 MAX_K, MAX_N = 1024, 256  # csrc/cpu/small_gemm.h
@@ -19,11 +18,8 @@ MAX_K, MAX_N = 1024, 256  # csrc/cpu/small_gemm.h
 
 @pytest.fixture(scope="module")
 def core():
-    why = pyquirk.available()["cpu"]
-    if why is not None:
-        if os.environ.get("PYQUIRK_NATIVE_CPU") == "0":
-            pytest.skip(f"the cpu backend is switched off: {why}")
-        pytest.fail(f"the cpu backend is not available: {why}")
+    from test_cpu_backend import require_cpu_backend
+    require_cpu_backend()
     from pyquirk._native import load_core
     return load_core()[0]
 
