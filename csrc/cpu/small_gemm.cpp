@@ -1,6 +1,7 @@
 #include "cpu/small_gemm.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -22,45 +23,81 @@ constexpr i64 kMC = 48;           // rows of op(A) swept over all panels before 
 
 #define PYQUIRK_AVX2 __attribute__((target("avx2,fma")))
 
-// C[0:MR, 0:nv] (+)= op(A)[0:MR, :]·panel; op(A)[r, k] = A[r·ars + k·aks].
-template <int MR>
+// C[0:MR, 0:nv] = op(A)[0:MR, :]·panel (+ beta·C); op(A)[r, k] = A[r·ars + k·aks]. NV = 16 columns
+// in two registers per row, or 8 in one (the last panel when at most 8 of its columns are real).
+template <int MR, int NV>
 PYQUIRK_AVX2 void block(i64 K, const float* A, i64 ars, i64 aks, const float* panel, float* C, i64 ldc, i64 nv,
                         float beta) {
-  __m256 lo[MR], hi[MR];
+  constexpr int V = NV / 8;  // registers per row
+  __m256 acc[MR][V];
 #pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) lo[r] = hi[r] = _mm256_setzero_ps();
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm256_setzero_ps();
   for (i64 k = 0; k < K; ++k) {
-    const __m256 b0 = _mm256_load_ps(panel + kNR * k), b1 = _mm256_load_ps(panel + kNR * k + 8);
+    __m256 b[V];
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) b[v] = _mm256_load_ps(panel + kNR * k + 8 * v);
     const float* a = A + k * aks;
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m256 x = _mm256_broadcast_ss(a + r * ars);
-      lo[r] = _mm256_fmadd_ps(x, b0, lo[r]);
-      hi[r] = _mm256_fmadd_ps(x, b1, hi[r]);
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(x, b[v], acc[r][v]);
     }
   }
-  // (through memory, with constant indices above, so the accumulators stay in registers)
-  alignas(32) float t[MR][kNR];
+  if (nv == NV) {  // a whole block: straight from the registers
+    const __m256 bt = _mm256_set1_ps(beta);
 #pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) {
-    _mm256_store_ps(t[r], lo[r]);
-    _mm256_store_ps(t[r] + 8, hi[r]);
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) {
+        float* c = C + r * ldc + 8 * v;
+        _mm256_storeu_ps(c, beta == 0.f ? acc[r][v] : _mm256_fmadd_ps(bt, _mm256_loadu_ps(c), acc[r][v]));
+      }
+    return;
   }
+  // (through memory, with constant indices above, so the accumulators stay in registers)
+  alignas(32) float t[MR][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) _mm256_store_ps(t[r] + 8 * v, acc[r][v]);
   for (int r = 0; r < MR; ++r) {
     float* c = C + r * ldc;
-    if (beta == 0.f && nv == kNR) {
-      _mm256_storeu_ps(c, _mm256_load_ps(t[r]));
-      _mm256_storeu_ps(c + 8, _mm256_load_ps(t[r] + 8));
-    } else if (beta == 0.f) {
+    if (beta == 0.f) {
       std::memcpy(c, t[r], sizeof(float) * static_cast<size_t>(nv));
     } else {
-      for (i64 j = 0; j < nv; ++j) c[j] = beta * c[j] + t[r][j];
+      for (i64 j = 0; j < nv; ++j) c[j] = std::fma(beta, c[j], t[r][j]);
     }
   }
 }
 
 using BlockFn = void (*)(i64, const float*, i64, i64, const float*, float*, i64, i64, float);
-constexpr BlockFn kBlocks[kMR + 1] = {nullptr, block<1>, block<2>, block<3>, block<4>, block<5>, block<6>};
+constexpr BlockFn kBlocks16[kMR + 1] = {nullptr,        block<1, 16>, block<2, 16>, block<3, 16>,
+                                        block<4, 16>,   block<5, 16>, block<6, 16>};
+constexpr BlockFn kBlocks8[kMR + 1] = {nullptr, block<1, 8>, block<2, 8>, block<3, 8>, block<4, 8>, block<5, 8>,
+                                       block<6, 8>};
+
+// dst[i·ldd + j] = src[j·ld + i] for an 8×8 block (the usual unpack / shuffle / lane-permute steps).
+PYQUIRK_AVX2 inline void transpose8(const float* src, i64 ld, float* dst, i64 ldd) {
+  __m256 r[8], t[8], u[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ld);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    _mm256_store_ps(dst + i * ldd, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+    _mm256_store_ps(dst + (i + 4) * ldd, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+  }
+}
 
 // op(B) as panels of 16 columns, [panel][k][16], zero past column N; 32-byte aligned.
 PYQUIRK_AVX2 const float* pack_b(bool tb, i64 N, i64 K, const float* B, i64 ldb) {
@@ -84,9 +121,14 @@ PYQUIRK_AVX2 const float* pack_b(bool tb, i64 N, i64 K, const float* B, i64 ldb)
         }
       }
     } else {  // op(B)[k, j] = B[j, k]: each column of the panel is a row of B
+      const i64 k8 = nv == kNR ? K - K % 8 : 0;  // whole panels go by 8×8 transposes
+      for (i64 k = 0; k < k8; k += 8) {
+        transpose8(B + j0 * ldb + k, ldb, P + kNR * k, kNR);
+        transpose8(B + (j0 + 8) * ldb + k, ldb, P + kNR * k + 8, kNR);
+      }
       for (i64 j = 0; j < kNR; ++j) {
         const float* b = B + (j0 + j) * ldb;
-        for (i64 k = 0; k < K; ++k) P[kNR * k + j] = j < nv ? b[k] : 0.f;
+        for (i64 k = k8; k < K; ++k) P[kNR * k + j] = j < nv ? b[k] : 0.f;
       }
     }
   }
@@ -116,8 +158,9 @@ void small_sgemm(bool ta, bool tb, i64 M, i64 N, i64 K, const float* A, i64 lda,
     for (i64 j0 = 0; j0 < N; j0 += kNR) {
       const float* panel = panels + (j0 / kNR) * K * kNR;
       const i64 nv = std::min(kNR, N - j0);
+      const BlockFn* blocks = nv <= 8 ? kBlocks8 : kBlocks16;
       for (i64 i = i0; i < i1; i += kMR)
-        kBlocks[std::min(kMR, i1 - i)](K, A + i * ars, ars, aks, panel, C + i * ldc + j0, ldc, nv, beta);
+        blocks[std::min(kMR, i1 - i)](K, A + i * ars, ars, aks, panel, C + i * ldc + j0, ldc, nv, beta);
     }
   }
 }
