@@ -1,12 +1,12 @@
 // A float32 GEMM for the small operands of MLP passes (K ≤ kSmallGemmMaxK, N ≤ kSmallGemmMaxN).
 //
 // OpenBLAS packs both operands on every call; on the 100×100×40 GEMMs of a population step its
-// packing copies and C zeroing took a quarter of the step (perf, docs/native.md §7). This kernel packs
-// only op(B), into 16-column panels, and reads op(A) in place: a 6×16 block of C lives in twelve
-// AVX2 registers while k runs from 0 to K-1.
+// packing copies and C zeroing took a quarter of the step (perf, docs/native.md §3a). This kernel
+// packs only op(B), into 16-column panels, and reads op(A) in place: a 6×16 block of C lives in
+// twelve AVX2 registers while k runs from 0 to K-1 (6×8 for a last panel of at most 8 columns).
 //
-// Every element of C is one FMA chain over k in order, so its bits do not depend on M, on where its
-// row sits in A, on the thread or on the other columns: stacking rows (members, tangents, shards)
+// Every element of C is one FMA chain over k in order, then at most one FMA with beta·C, so its bits
+// do not depend on M, on where its row sits in A, on the thread or on the other columns: stacking rows (members, tangents, shards)
 // gives the same result as running them apart. Whether the kernel runs depends on (N, K, dtype, CPU)
 // alone, never on M or the strides, for the same reason.
 #pragma once
