@@ -92,45 +92,6 @@ void ensure_blas() {
   set_blas(capi["sgemm"], capi["dgemm"], "scipy.linalg.cython_blas sgemm/dgemm (SciPy " + version + ")");
 }
 
-// C = op(A)·op(B) + beta·C in place, through the passes' GEMM dispatch (cpu::gemm): for tests.
-template <class T>
-void gemm_into(const py::array& A, const py::array& B, py::array& C, bool ta, bool tb, double beta) {
-  const i64 M = C.shape(0), N = C.shape(1), K = A.shape(ta ? 0 : 1);
-  if (A.shape(ta ? 1 : 0) != M || B.shape(tb ? 0 : 1) != N || B.shape(tb ? 1 : 0) != K)
-    throw py::value_error("gemm: op(A) must be [M, K] and op(B) [K, N] for C [M, N]; got A " +
-                          std::to_string(A.shape(0)) + "x" + std::to_string(A.shape(1)) + ", B " +
-                          std::to_string(B.shape(0)) + "x" + std::to_string(B.shape(1)) + ", C " +
-                          std::to_string(M) + "x" + std::to_string(N));
-  if (!std::isfinite(beta)) throw py::value_error("gemm: beta must be finite");
-  pyquirk::cpu::Gemm<T> g{ta, tb, M, N, K, static_cast<const T*>(A.data()), A.shape(1),
-                          static_cast<const T*>(B.data()), B.shape(1), static_cast<T>(beta),
-                          static_cast<T*>(C.mutable_data()), N};
-  for (i64 d : {M, N, K, A.shape(1), B.shape(1)})
-    if (d > pyquirk::cpu::kBlasIntMax) throw py::value_error("gemm: a dimension passes the 32-bit BLAS limit");
-  py::gil_scoped_release release;
-  pyquirk::cpu::gemm<T>(g);
-}
-
-void gemm(const py::object& A_o, const py::object& B_o, const py::object& C_o, bool ta, bool tb, double beta) {
-  py::array arrays[3];
-  const char* names[3] = {"A", "B", "C"};
-  const py::object* objs[3] = {&A_o, &B_o, &C_o};
-  for (int i = 0; i < 3; ++i) {
-    if (!py::isinstance<py::array>(*objs[i])) throw py::type_error(std::string("gemm: ") + names[i] + " must be a NumPy array");
-    arrays[i] = py::reinterpret_borrow<py::array>(*objs[i]);
-    if (arrays[i].ndim() != 2 || !(arrays[i].flags() & py::array::c_style))
-      throw py::value_error(std::string("gemm: ") + names[i] + " must be a 2-D C-contiguous array");
-  }
-  if (!arrays[2].writeable()) throw py::value_error("gemm: C must be writeable");
-  ensure_blas();
-  const bool f32 = py::isinstance<py::array_t<float>>(arrays[0]);
-  for (auto& a : arrays)
-    if (f32 ? !py::isinstance<py::array_t<float>>(a) : !py::isinstance<py::array_t<double>>(a))
-      throw py::type_error("gemm: A, B and C must all be float32 or all float64");
-  if (f32) gemm_into<float>(arrays[0], arrays[1], arrays[2], ta, tb, beta);
-  else gemm_into<double>(arrays[0], arrays[1], arrays[2], ta, tb, beta);
-}
-
 py::dict build_info() {
   py::dict d;
   d["compiler"] = compiler_string();
@@ -234,6 +195,36 @@ void check_finite_array(const py::array& a, bool f64, const char* name) {
   const bool ok = f64 ? all_finite(static_cast<const double*>(a.data()), a.size())
                       : all_finite(static_cast<const float*>(a.data()), a.size());
   if (!ok) throw py::value_error(std::string(name) + " contains NaN or infinite values");
+}
+
+// C = op(A)·op(B) + beta·C in place, through the passes' GEMM dispatch (cpu::gemm): for tests.
+template <class T>
+void gemm_into(const py::array& A, const py::array& B, py::array& C, bool ta, bool tb, double beta) {
+  const i64 M = C.shape(0), N = C.shape(1), K = A.shape(ta ? 0 : 1);
+  if (A.shape(ta ? 1 : 0) != M || B.shape(tb ? 0 : 1) != N || B.shape(tb ? 1 : 0) != K)
+    throw py::value_error("gemm: op(A) must be [M, K] and op(B) [K, N] for C [M, N]; got A " + shape_str(A) +
+                          ", B " + shape_str(B) + ", C " + shape_str(C));
+  if (!std::isfinite(beta)) throw py::value_error("gemm: beta must be finite");
+  for (i64 d : {M, N, K, A.shape(1), B.shape(1)})
+    if (d > pyquirk::cpu::kBlasIntMax) throw py::value_error("gemm: a dimension passes the 32-bit BLAS limit");
+  const pyquirk::cpu::Gemm<T> g{ta, tb, M, N, K, static_cast<const T*>(A.data()), A.shape(1),
+                                static_cast<const T*>(B.data()), B.shape(1), static_cast<T>(beta),
+                                static_cast<T*>(C.mutable_data()), N};
+  py::gil_scoped_release release;
+  pyquirk::cpu::gemm<T>(g);
+}
+
+void gemm(const py::object& A_o, const py::object& B_o, const py::object& C_o, bool ta, bool tb, double beta) {
+  py::array A = as_ndarray(A_o, "gemm: A"), B = as_ndarray(B_o, "gemm: B"), C = as_ndarray(C_o, "gemm: C");
+  for (const py::array* a : {&A, &B, &C})
+    if (a->ndim() != 2) throw py::value_error("gemm: A, B and C must be 2-D, got " + shape_str(*a));
+  if (!C.writeable()) throw py::value_error("gemm: C must be writeable");
+  const bool f64 = is_f64(A);
+  for (const py::array* a : {&A, &B, &C})
+    if (f64 ? !is_f64(*a) : !is_f32(*a)) throw py::type_error("gemm: A, B and C must all be float32 or all float64");
+  ensure_blas();
+  if (f64) gemm_into<double>(A, B, C, ta, tb, beta);
+  else gemm_into<float>(A, B, C, ta, tb, beta);
 }
 
 // The member axis of data: 1 (shared) or E.

@@ -191,15 +191,20 @@ def test_population_and_tangent_axes_exact_when_sharded_and_chunked(dtype, small
     assert_close(grad, net.grad(T, X, y, backend="reference"), "fast", dtype, what="sharded grad")
 
 
+def sharded_passes() -> dict:
+    """grad, hvp and input_grad of :func:`sharded_problem` on the cpu backend."""
+    net, T, X, y, V = sharded_problem()
+    return {"grad": net.grad(T, X, y, backend="cpu"), "hvp": net.hvp(T, X, y, V, backend="cpu"),
+            "gx": net.input_grad(T, X, y, backend="cpu")}
+
+
 def sharded_passes_in_subprocess(tmp_path, env: dict, check: str = "") -> dict:
-    """grad, hvp and input_grad of :func:`sharded_problem`, computed in a fresh process with ``env``
-    added to the environment (after the statement ``check``, run there first)."""
+    """:func:`sharded_passes` in a fresh process with ``env`` added to the environment (after the
+    statement ``check``, run there first)."""
     code = (f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r})\n"
-            "import numpy as np\nfrom test_cpu_backend import sharded_problem\n"
+            "import numpy as np\nfrom test_cpu_backend import sharded_passes\n"
             f"{check}\n"
-            "net, T, X, y, V = sharded_problem()\n"
-            f"np.savez({str(tmp_path / 'passes.npz')!r}, grad=net.grad(T, X, y, backend='cpu'), "
-            "hvp=net.hvp(T, X, y, V, backend='cpu'), gx=net.input_grad(T, X, y, backend='cpu'))\n")
+            f"np.savez({str(tmp_path / 'passes.npz')!r}, **sharded_passes())\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
                          env={**os.environ, **env})
     assert out.returncode == 0, out.stderr
@@ -208,11 +213,8 @@ def sharded_passes_in_subprocess(tmp_path, env: dict, check: str = "") -> dict:
 
 def test_results_do_not_depend_on_the_thread_count(tmp_path):
     """One OpenMP thread (a subprocess) gives the same bits as the default team."""
-    net, T, X, y, V = sharded_problem()
-    here = {"grad": net.grad(T, X, y, backend="cpu"), "hvp": net.hvp(T, X, y, V, backend="cpu"),
-            "gx": net.input_grad(T, X, y, backend="cpu")}
     one = sharded_passes_in_subprocess(tmp_path, {"OMP_NUM_THREADS": "1"})
-    for key, value in here.items():
+    for key, value in sharded_passes().items():
         assert np.array_equal(one[key], value), key
 
 

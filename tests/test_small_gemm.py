@@ -115,12 +115,9 @@ def test_read_only_c_raises(core):
 
 def test_switching_the_kernel_off_keeps_the_passes(tmp_path):
     """PYQUIRK_SMALL_GEMM=0 sends every product to the BLAS; the passes agree within the fast tolerance."""
-    from test_cpu_backend import sharded_passes_in_subprocess, sharded_problem
+    from test_cpu_backend import sharded_passes, sharded_passes_in_subprocess
     off = sharded_passes_in_subprocess(
         tmp_path, {"PYQUIRK_SMALL_GEMM": "0"},
         check="from pyquirk._native import load_core; assert not load_core()[0].build_info()['small_gemm']")
-    net, T, X, y, V = sharded_problem()
-    on = {"grad": net.grad(T, X, y, backend="cpu"), "hvp": net.hvp(T, X, y, V, backend="cpu"),
-          "gx": net.input_grad(T, X, y, backend="cpu")}
-    for key, value in on.items():
+    for key, value in sharded_passes().items():
         assert_close(value, off[key], "fast", np.float32, what=f"{key}, kernel on vs off")
