@@ -22,10 +22,11 @@ struct IdentityOp {
   template <class T> PYQUIRK_HD static T d2f(T, T) { return T(0); }
 };
 
-// max(x, 0); the derivative at 0 is 0 (PyTorch's convention).
+// max(x, 0) with NumPy's maximum's edge cases: NaN stays NaN (x > 0 ? x : 0 would turn an overflow's
+// NaN into a silent 0) and −0 gives +0. The derivative at 0 is 0 (PyTorch's convention).
 struct ReLUOp {
   static constexpr bool has_d2 = false;
-  template <class T> PYQUIRK_HD static T f(T x, T) { return x > T(0) ? x : T(0); }
+  template <class T> PYQUIRK_HD static T f(T x, T) { return !(x <= T(0)) ? x : T(0); }
   template <class T> PYQUIRK_HD static T df(T x, T) { return x > T(0) ? T(1) : T(0); }
   template <class T> PYQUIRK_HD static T d2f(T, T) { return T(0); }
 };

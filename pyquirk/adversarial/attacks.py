@@ -35,6 +35,7 @@ from ..seeds import stream
 from . import compat as _compat
 from .criteria import (TARGET_MODES, check_eps, check_norm, check_step, margins, perturbation_norms,
                        resolve_targets, seed_of, won)
+from ._twins import twins as _loop_twins
 from .model import Model
 from .results import AttackResult
 
@@ -58,6 +59,10 @@ class _Spec:
         # entry points' per-call validation (same functions, same results).
         twins = getattr(kernels, "_twins", None)
         self.twins = twins(backend) if twins is not None else None
+        self.loop = _loop_twins(backend)   # the fused iteration and the best-iterate tracking
+        # torchattacks' L2 step and BIM clip have their own order; every other setting runs the
+        # fused kernel, which also checks each gradient (so the iterates are finite by construction)
+        self.fused = not (compat == "torchattacks" and (norm == "l2" or attack == "bim"))
 
     def alpha_rows(self, eps_rows):
         return np.full_like(eps_rows, self.alpha) if self.alpha is not None else self.rel_alpha * eps_rows
@@ -96,6 +101,17 @@ class _Spec:
             return getattr(self.twins, name)(x2, x0f, eps_flat, self.lo, self.hi)
         return getattr(kernels, name)(x2, x0f, eps_flat, self.lo, self.hi, backend=self.backend)
 
+    def advance(self, x2, g2, x0f, alpha_flat, eps_flat, n_batch):
+        """One iteration on rows ``[M, D]``: steepest step, projection onto the ε-ball, clipping."""
+        if not self.fused:
+            return self.project(self.step(x2, g2, alpha_flat, n_batch), x0f, eps_flat)
+        out, finite = self.loop.pgd_step(x2, np.ascontiguousarray(g2), x0f, alpha_flat, eps_flat, self.norm,
+                                         self.lo, self.hi)
+        if not finite:
+            raise ValueError("the input gradient contains NaN or infinite values (the model overflows on "
+                             "these inputs)")
+        return out
+
 
 def _iterate(model: Model, spec: _Spec, x0f, lab, targeted, eps_rows, start, hook=None):
     """Run the steps for E members at once; track the best iterate.
@@ -117,39 +133,38 @@ def _iterate(model: Model, spec: _Spec, x0f, lab, targeted, eps_rows, start, hoo
     eps_flat = np.ascontiguousarray(eps_rows.reshape(-1), dtype=np.float64)
     alpha_flat = np.ascontiguousarray(spec.alpha_rows(eps_rows).reshape(-1), dtype=np.float64)
     x = np.ascontiguousarray(start)
-    m_best = np.full((E, n), -np.inf)
+    m_best = np.full(E * n, -np.inf)
     x_best = x.copy()
     z_best = None
+    lab = np.ascontiguousarray(lab, dtype=np.int64)
 
     def view(a):
         return a.reshape(((E, n) if members else (E * n,)) + shp)
 
     def track(z, x):                       # in place: no new [E, n, ·] arrays per step
         nonlocal z_best
-        z = z.reshape(E, n, -1)
-        m = margins(z, lab, targeted)
-        rows = np.flatnonzero(m > m_best)  # (member, example) pairs whose margin improved
-        x_best.reshape(E * n, -1)[rows] = x.reshape(E * n, -1)[rows]
+        z2 = np.ascontiguousarray(z.reshape(E * n, -1))
         if z_best is None:
-            z_best = z.copy()
-        else:
-            z_best.reshape(E * n, -1)[rows] = z.reshape(E * n, -1)[rows]
-        m_best.reshape(-1)[rows] = m.reshape(-1)[rows]
-        return z
+            z_best = z2.copy()
+        spec.loop.track_best(z2, lab, targeted, m_best, x.reshape(E * n, D), x_best.reshape(E * n, D), z_best)
+        return z2.reshape(E, n, -1)
 
+    # The first call validates θ and the start; later iterates come from the fused kernel, which
+    # checks every gradient, so their NaN/inf scan is skipped (unless a hook or a compat step moved them).
+    checked = False
     for _ in range(spec.steps):
-        z, g = model.loss_grad(view(x), labels)
+        z, g = model.loss_grad(view(x), labels, check_finite=not checked)
         track(z, x)
         g2 = g.reshape(E * n, D)
         if targeted:
             g2 = np.negative(g2)
-        x2 = spec.step(x.reshape(E * n, D), g2, alpha_flat, n)
-        x2 = spec.project(x2, x0f, eps_flat)
+        x2 = spec.advance(x.reshape(E * n, D), g2, x0f, alpha_flat, eps_flat, n)
         if hook is not None:
             x2 = hook(x2)
+        checked = spec.fused and hook is None
         x = x2.reshape(E, n, D)
     z = track(model.logits(view(x)), x)
-    return x, z, x_best, z_best, m_best
+    return x, z, x_best, z_best.reshape(E, n, -1), m_best.reshape(E, n)
 
 
 def _choose_restart(m, s, compat):

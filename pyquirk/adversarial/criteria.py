@@ -11,6 +11,7 @@ import numpy as np
 
 from .._validate import check_choice
 from ..seeds import Seeds, stream
+from ._reference import margins_rows
 from .model import Model
 
 TARGET_MODES = ("random", "least_likely")
@@ -106,17 +107,11 @@ def margins(z, labels, targeted: bool) -> np.ndarray:
     """Attack margins ``[..., N]`` of logits ``z: [..., N, C]``; positive = the attack has won.
 
     Untargeted (``labels`` = y): ``max_{j≠y} z_j − z_y``. Targeted (``labels`` = t):
-    ``z_t − max_{j≠t} z_j``. Computed in float64.
+    ``z_t − max_{j≠t} z_j``. Computed in float64 (:func:`._reference.margins_rows`).
     """
-    z64 = np.array(z, dtype=np.float64)                     # a copy: the label column is masked
-    C = z64.shape[-1]
-    z2 = z64.reshape(-1, C)
-    lab = np.broadcast_to(labels, z64.shape[:-1]).reshape(-1)
-    rows = np.arange(z2.shape[0])
-    own = z2[rows, lab]
-    z2[rows, lab] = -np.inf
-    other = z2.max(1)
-    return (own - other if targeted else other - own).reshape(z64.shape[:-1])
+    z = np.asarray(z)
+    lab = np.broadcast_to(labels, z.shape[:-1]).reshape(-1)
+    return margins_rows(z.reshape(-1, z.shape[-1]), lab, targeted).reshape(z.shape[:-1])
 
 
 def won(z, labels, targeted: bool) -> np.ndarray:

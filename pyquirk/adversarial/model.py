@@ -119,16 +119,19 @@ class Model:
         self.counts["forward_rows"] += self._rows(X, len(self.input_shape))
         return z
 
-    def loss_grad(self, X, labels):
+    def loss_grad(self, X, labels, check_finite: bool = True):
         """Logits and each sample's own cross-entropy gradient w.r.t. its input.
 
         Args:
             X: ``[N, *in]`` or ``[E, N, *in]``.
             labels: ``[N]`` or ``[E, N]`` int classes (the CE label: y untargeted, t targeted).
+            check_finite: False skips the NaN/inf scan of θ and X (:meth:`pyquirk.nn.Net.input_grad`),
+                for iterates that are finite by construction.
         Returns:
             ``(z, g)``: ``[.., N, C]`` and ``∂CE(z_i, labels_i)/∂x_i`` with X's shape. One call.
         """
-        z, g = self.net.input_grad(self._theta_for(X), X, labels, backend=self.backend, with_logits=True)
+        z, g = self.net.input_grad(self._theta_for(X), X, labels, backend=self.backend, with_logits=True,
+                                   check_finite=check_finite)
         self.counts["grad_calls"] += 1
         self.counts["grad_rows"] += self._rows(X, len(self.input_shape))
         return z, g

@@ -131,8 +131,8 @@ class Net:
         if len(shape) == 0 or shape[-1] != self.n_params:
             raise ValueError(f"{name} must have last dimension P={self.n_params}, got shape {tuple(shape)}")
 
-    def _theta(self, theta):
-        theta = as_float_array(theta, "theta", ndim=(1, 2))
+    def _theta(self, theta, finite=True):
+        theta = as_float_array(theta, "theta", ndim=(1, 2), finite=finite)
         self._check_p(theta.shape, "theta")
         return theta[None] if theta.ndim == 1 else theta
 
@@ -146,8 +146,8 @@ class Net:
         raise ValueError(f"{name} has shape {tuple(arr_shape)}; expected [N, ...] shared or [E={E}, N, ...] "
                          f"per member")
 
-    def _X(self, X, theta):
-        X = as_float_array(X, "X", dtype=theta.dtype)
+    def _X(self, X, theta, finite=True):
+        X = as_float_array(X, "X", dtype=theta.dtype, finite=finite)
         d = len(self.input_shape)
         if X.shape[X.ndim - d:] != self.input_shape or X.ndim < d + 1:
             raise ValueError(f"X must have shape [N, {', '.join(map(str, self.input_shape))}] or "
@@ -174,9 +174,9 @@ class Net:
             raise ValueError(f"y has {y.shape[1]} samples but X has {N}")
         return y
 
-    def _prepare(self, theta, X, y=None):
-        theta2 = self._theta(theta)
-        X3 = self._X(X, theta2)
+    def _prepare(self, theta, X, y=None, finite=True):
+        theta2 = self._theta(theta, finite)
+        X3 = self._X(X, theta2, finite)
         return theta2, X3, (None if y is None else self._y(y, X3, theta2))
 
     @staticmethod
@@ -247,14 +247,17 @@ class Net:
             out = out[:, 0]
         return self._squeeze(out, theta)
 
-    def input_grad(self, theta, X, y, target=None, backend: str | None = None, with_logits: bool = False):
+    def input_grad(self, theta, X, y, target=None, backend: str | None = None, with_logits: bool = False,
+                   check_finite: bool = True):
         """∂ loss_i / ∂ x_i for every sample i (each sample's own loss, not the mean), X's shape.
 
         Untargeted: the gradient of CE(x, y), which an attack ascends. Targeted (``target`` given):
         the gradient of CE(x, target), which a targeted attack descends. ``with_logits=True``
-        also returns the logits of the same forward pass: ``(logits, grad)``.
+        also returns the logits of the same forward pass: ``(logits, grad)``. ``check_finite=False``
+        skips the NaN/inf scan of θ and X (as in SciPy: for a loop whose inputs are finite by
+        construction, e.g. an attack's iterates; non-finite input then gives non-finite output).
         """
-        t, X3, y3 = self._prepare(theta, X, y if target is None else target)
+        t, X3, y3 = self._prepare(theta, X, y if target is None else target, check_finite)
         z, gx = backends.get(backend).input_grad(self, t, X3, y3)
         gx = gx if np.ndim(X) > len(self.input_shape) + 1 or np.ndim(theta) == 2 else gx[0]
         return (self._squeeze(z, theta), gx) if with_logits else gx
