@@ -5,6 +5,7 @@ import sys
 import numpy as np
 import pytest
 
+from _tol import assert_close
 from conftest import require_oracle
 from nets import problem
 from pyquirk import landscape as ls
@@ -124,3 +125,19 @@ def test_tour_section_runs_small(tmp_path):
     assert 0 < sum(m["pca_explained_variance"]) <= 1 + 1e-9
     for name in ("interpolation", "random_plane", "pca_plane"):
         assert isinstance(Result.load(tmp_path / "results" / "landscapes" / name), Result)
+
+
+# ============================================================================ the tile kernel
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("K, M", [(3, 1), (3, 511), (3, 1300), (2, 700)])
+def test_combine_twins_equal_and_match_einsum(dtype, K, M):
+    """The coefficient product of the first-layer shortcut: Numba twin == NumPy twin bit for bit
+    (same products and sums in the same order), both == einsum to the tolerance table."""
+    nb = pytest.importorskip("pyquirk.landscape._numba")
+    from pyquirk.landscape import _reference
+    rng = np.random.default_rng(K * M)
+    C = rng.uniform(-1, 1, (5, K)).astype(dtype)
+    H = rng.standard_normal((K, M)).astype(dtype)
+    fast, ref = nb.combine(C, H, np.empty((5, M), dtype)), _reference.combine(C, H, np.empty((5, M), dtype))
+    np.testing.assert_array_equal(fast, ref)
+    assert_close(ref, np.einsum("tk,km->tm", C.astype(np.float64), H.astype(np.float64)), "exact", dtype)

@@ -11,7 +11,8 @@ small basis ``B: [K, P]``:
 before it) is linear in its weights, so its pre-activation is affine in the coordinates:
 ``op(X, Σ_k c_k W_k) + Σ_k c_k b_k = Σ_k c_k·(op(X, W_k) + b_k)``. The K products
 ``H_k = op(X, W_k) + b_k`` are computed once per data chunk; a tile's pre-activations are one small
-product ``[T, K] @ [K, N·F]`` (einsum: one thread), and only the layers after it run per point, on
+product ``[T, K] @ [K, N·F]`` (``combine``, a kernel with twins in :mod:`._reference` and
+:mod:`._numba`: one thread), and only the layers after it run per point, on
 the population axis, with the tile's tail parameters (``θ_t`` from that layer's successor on; the first layer's
 weights are never assembled). Without the shortcut each point is assembled in full and the whole
 network runs on the population axis. The two agree to rounding (tests hold them to float32
@@ -34,6 +35,7 @@ import numpy as np
 from .. import backends, kernels
 from .._validate import as_float_array, as_labels, check_positive_int
 from ..nn.layers import _Bilinear
+from ._twins import twins as _twins
 
 # Speed knobs only: results do not depend on them beyond rounding (the tests patch them to extremes).
 #: bytes of the widest activation of one pass (tile points × chunk rows × widest layer): 20 points
@@ -254,9 +256,10 @@ class Evaluator:
         with _serial_numba():
             pts = self.family.points(a, b, lo, out=self._buffer(0, (T, self.net.n_params - lo)))
         C = self.family.coeffs(a, b) if self.shortcut else None                    # [T, K]
+        combine = _twins(self.backend).combine
         for (s0, s1), H in zip(self.spans, self.H):
-            if self.shortcut:       # [T, K] @ [K, n·F]; einsum: one thread, never a BLAS pool
-                H0 = np.einsum("tk,km->tm", C, H, out=self._buffer(1, (T, H.shape[1])))
+            if self.shortcut:       # [T, K] @ [K, n·F] on one thread, never a BLAS pool
+                H0 = combine(C, H, self._buffer(1, (T, H.shape[1])))
                 z = tail_logits(self.tail, pts, H0.reshape((T, s1 - s0) + self.F), self.backend)
             else:
                 z = backends.get(self.backend).logits(self.net, pts, self.X[None, s0:s1])
