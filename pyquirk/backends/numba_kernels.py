@@ -448,29 +448,23 @@ def _sq_norm(a):
 
 
 @njit(cache=True)
-def _project_row(xm, cm, e, lo, hi, l2, om):
-    """``om`` = row ``xm`` projected onto the ball of radius e (float64) around ``cm``, clipped to
-    [lo, hi]. ``om`` should not be ``xm``: in place is correct but LLVM cannot vectorise it (4× slower)."""
-    D = xm.size
-    if l2:
-        for i in range(D):
-            om[i] = xm[i] - cm[i]                        # δ, in the dtype
-        nrm = np.sqrt(_sq_norm(om))
-        s = om.dtype.type(1.0 if nrm <= e else e / nrm)
-        for i in range(D):
-            om[i] = min(max(cm[i] + om[i] * s, lo), hi)
-    else:
-        ed = om.dtype.type(e)
-        for i in range(D):
-            om[i] = min(max(cm[i] + min(max(xm[i] - cm[i], -ed), ed), lo), hi)
-
-
-@njit(cache=True)
 def _project(x, x0, eps, lo, hi, l2):
+    M, D = x.shape
     N = x0.shape[0]
     out = np.empty_like(x)
-    for m in range(x.shape[0]):
-        _project_row(x[m], x0[m % N], eps[m], lo, hi, l2, out[m])
+    for m in range(M):
+        xm, cm, om = x[m], x0[m % N], out[m]
+        if l2:
+            for i in range(D):
+                om[i] = xm[i] - cm[i]                    # δ, in the dtype
+            nrm = np.sqrt(_sq_norm(om))
+            s = x.dtype.type(1.0 if nrm <= eps[m] else eps[m] / nrm)
+            for i in range(D):
+                om[i] = min(max(cm[i] + om[i] * s, lo), hi)
+        else:
+            e = x.dtype.type(eps[m])
+            for i in range(D):
+                om[i] = min(max(cm[i] + min(max(xm[i] - cm[i], -e), e), lo), hi)
     return out
 
 
@@ -485,23 +479,20 @@ def project_l2(x, x0, eps, lo, hi):
 
 
 @njit(cache=True)
-def _step_row(xm, gm, alpha, l2, floor, om):
-    """``om`` = row ``xm`` plus the steepest step of size alpha (float64) along ``gm``."""
-    if l2:
-        s = om.dtype.type(alpha / max(np.sqrt(_sq_norm(gm)), floor))
-        for i in range(xm.size):
-            om[i] = xm[i] + gm[i] * s
-    else:
-        a, one, zero = om.dtype.type(alpha), om.dtype.type(1), om.dtype.type(0)
-        for i in range(xm.size):
-            om[i] = xm[i] + a * (one if gm[i] > 0 else (-one if gm[i] < 0 else zero))
-
-
-@njit(cache=True)
 def _steepest_step(x, g, alpha, l2, floor):
+    M, D = x.shape
     out = np.empty_like(x)
-    for m in range(x.shape[0]):
-        _step_row(x[m], g[m], alpha[m], l2, floor, out[m])
+    one, zero = x.dtype.type(1), x.dtype.type(0)
+    for m in range(M):
+        xm, gm, om = x[m], g[m], out[m]
+        if l2:
+            s = x.dtype.type(alpha[m] / max(np.sqrt(_sq_norm(gm)), floor))
+            for i in range(D):
+                om[i] = xm[i] + gm[i] * s
+        else:
+            a = x.dtype.type(alpha[m])
+            for i in range(D):
+                om[i] = xm[i] + a * (one if gm[i] > 0 else (-one if gm[i] < 0 else zero))
     return out
 
 
