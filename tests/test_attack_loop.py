@@ -60,7 +60,7 @@ def test_pgd_step_is_the_kernels_composition(nb, dtype, data):
         fast, ok = nb.pgd_step(x, g, x0, alpha, eps, norm, lo, hi)
         ref, ok_ref = _reference.pgd_step(x, g, x0, alpha, eps, norm, lo, hi)
         assert ok and ok_ref
-        np.testing.assert_array_equal(fast, composed("cpu"))      # the same row kernels, fused
+        np.testing.assert_array_equal(fast, composed("cpu"))      # the same kernels, in sequence
         np.testing.assert_array_equal(ref, composed("reference"))
         if norm == "linf":
             np.testing.assert_array_equal(fast, ref)
@@ -124,7 +124,7 @@ def test_check_finite_false_changes_nothing_on_finite_inputs(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("compat, norm", [(None, "linf"), (None, "l2"), ("torchattacks", "l2")])
 def test_attack_on_an_overflowing_model_raises_clearly(backend, compat, norm):
-    """The fused kernel refuses the gradient; torchattacks' own L2 step leaves it to the next scan."""
+    """pgd_step refuses the gradient; torchattacks' own L2 step leaves it to the next scan."""
     model, X, y = _problem(_mlp(), n=8)
     huge = Model(model.net, model.theta * np.float32(1e25), backend=backend)   # finite θ, inf logits
     with np.errstate(all="ignore"), pytest.raises(ValueError, match="NaN or infinite"):   # NumPy's overflow

@@ -59,10 +59,10 @@ class _Spec:
         # entry points' per-call validation (same functions, same results).
         twins = getattr(kernels, "_twins", None)
         self.twins = twins(backend) if twins is not None else None
-        self.loop = _loop_twins(backend)   # the fused iteration and the best-iterate tracking
-        # torchattacks' L2 step and BIM clip have their own order; every other setting runs the
-        # fused kernel, which also checks each gradient (so the iterates are finite by construction)
-        self.fused = not (compat == "torchattacks" and (norm == "l2" or attack == "bim"))
+        self.loop = _loop_twins(backend)   # the checked iteration and the best-iterate tracking
+        # torchattacks' L2 step and BIM clip have their own order; every other setting runs
+        # loop.pgd_step, which also checks each gradient (so the iterates are finite by construction)
+        self.checked = not (compat == "torchattacks" and (norm == "l2" or attack == "bim"))
 
     def alpha_rows(self, eps_rows):
         return np.full_like(eps_rows, self.alpha) if self.alpha is not None else self.rel_alpha * eps_rows
@@ -103,7 +103,7 @@ class _Spec:
 
     def advance(self, x2, g2, x0f, alpha_flat, eps_flat, n_batch):
         """One iteration on rows ``[M, D]``: steepest step, projection onto the ε-ball, clipping."""
-        if not self.fused:
+        if not self.checked:
             return self.project(self.step(x2, g2, alpha_flat, n_batch), x0f, eps_flat)
         out, finite = self.loop.pgd_step(x2, np.ascontiguousarray(g2), x0f, alpha_flat, eps_flat, self.norm,
                                          self.lo, self.hi)
@@ -149,7 +149,7 @@ def _iterate(model: Model, spec: _Spec, x0f, lab, targeted, eps_rows, start, hoo
         spec.loop.track_best(z2, lab, targeted, m_best, x.reshape(E * n, D), x_best.reshape(E * n, D), z_best)
         return z2.reshape(E, n, -1)
 
-    # The first call validates θ and the start; later iterates come from the fused kernel, which
+    # The first call validates θ and the start; later iterates come from loop.pgd_step, which
     # checks every gradient, so their NaN/inf scan is skipped (unless a hook or a compat step moved them).
     checked = False
     for _ in range(spec.steps):
@@ -161,7 +161,7 @@ def _iterate(model: Model, spec: _Spec, x0f, lab, targeted, eps_rows, start, hoo
         x2 = spec.advance(x.reshape(E * n, D), g2, x0f, alpha_flat, eps_flat, n)
         if hook is not None:
             x2 = hook(x2)
-        checked = spec.fused and hook is None
+        checked = spec.checked and hook is None
         x = x2.reshape(E, n, D)
     z = track(model.logits(view(x)), x)
     return x, z, x_best, z_best.reshape(E, n, -1), m_best.reshape(E, n)
