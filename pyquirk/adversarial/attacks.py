@@ -151,9 +151,9 @@ def _iterate(model: Model, spec: _Spec, x0f, lab, targeted, eps_rows, start, hoo
 
     # The first call validates θ and the start; later iterates come from loop.pgd_step, which
     # checks every gradient, so their NaN/inf scan is skipped (unless a hook or a compat step moved them).
-    checked = False
+    skip_scan = False
     for _ in range(spec.steps):
-        z, g = model.loss_grad(view(x), labels, check_finite=not checked)
+        z, g = model.loss_grad(view(x), labels, check_finite=not skip_scan)
         track(z, x)
         g2 = g.reshape(E * n, D)
         if targeted:
@@ -161,7 +161,7 @@ def _iterate(model: Model, spec: _Spec, x0f, lab, targeted, eps_rows, start, hoo
         x2 = spec.advance(x.reshape(E * n, D), g2, x0f, alpha_flat, eps_flat, n)
         if hook is not None:
             x2 = hook(x2)
-        checked = spec.checked and hook is None
+        skip_scan = spec.checked and hook is None
         x = x2.reshape(E, n, D)
     z = track(model.logits(view(x)), x)
     return x, z, x_best, z_best.reshape(E, n, -1), m_best.reshape(E, n)

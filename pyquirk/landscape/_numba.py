@@ -2,7 +2,7 @@
 
 :func:`combine` runs the reference's K passes over blocks of 2048 output elements, so each block
 stays in L1 across the passes and is written to memory once (NumPy's version makes K passes over
-the whole ``[T, M]`` tile; ``np.einsum``, used before, took 2–3× longer than this on the tiles of
+the whole ``[T, M]`` tile; ``np.einsum``, used before, took 1.5–1.7× longer than this on the tiles of
 ``python -m bench.landscape_bench``). Serial: the native pass that follows owns the cores (see
 ``evaluate._serial_numba``).
 """
