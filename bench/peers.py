@@ -39,7 +39,7 @@ def torch_peer():
             "grad": g,
             "hvp": lambda th, X, y, v: jvp(lambda t: g(t, X, y), (th,), (v,))[1],
             "hvp_block": lambda th, X, y, V: vmap(lambda v: jvp(lambda t: g(t, X, y), (th,), (v,))[1])(V),
-            "pop_grad": vmap(g),
+            "pop_sgd": lambda T, X, y, lr: torch.add(T, vmap(g)(T, X, y), alpha=-lr),
             "input_grad": lambda th, X, y: grad(lambda x: loss(th, x, y) * x.shape[0])(X),
         }
         return ns
@@ -68,7 +68,7 @@ def jax_peer():
             "grad": jax.jit(g),
             "hvp": jax.jit(hvp),
             "hvp_block": jax.jit(lambda th, X, y, V: jax.vmap(lambda v: hvp(th, X, y, v))(V)),
-            "pop_grad": jax.jit(jax.vmap(g)),
+            "pop_sgd": jax.jit(lambda T, X, y, lr: T - lr * jax.vmap(g)(T, X, y)),
             "input_grad": jax.jit(lambda th, X, y: jax.grad(lambda x: loss(th, x, y) * x.shape[0])(X)),
         }
 

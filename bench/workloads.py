@@ -10,6 +10,7 @@ import numpy as np
 
 import pyquirk
 from pyquirk.nn import Dense, Net, ReLU
+from pyquirk.train import SGD
 
 from .peers import peers
 
@@ -121,19 +122,25 @@ def pgd_step(mlp_name, eps=0.3, alpha=0.01):
 
 
 def population_step(E=64, batch=100, lr=0.1):
-    """One SGD step of E members of MLP 40-100-100-10, each on its own batch of 100."""
+    """One SGD step of E members of MLP 40-100-100-10, each on its own batch of 100.
+
+    Each library makes the update its own way: pyquirk with its optimizer (``SGD.step``), torch with
+    one ``torch.add(θ, g, alpha=-lr)``, JAX inside the jitted step (``bench.peers``).
+    """
     sizes = (40, 100, 100, 10)
     net = mlp(sizes)
     rng = np.random.default_rng(4)
     T = np.stack([net.init(e) for e in range(E)])
     X = rng.standard_normal((E, batch, 40)).astype(np.float32)
     y = rng.integers(0, 10, (E, batch))
+    opt = SGD(lr)
+    state = opt.init(T)
     for b in _backends():
-        yield f"pyquirk-{b}", (lambda b=b: T - lr * net.grad(T, X, y, backend=b)), E
+        yield f"pyquirk-{b}", (lambda b=b: opt.step(T, net.grad(T, X, y, backend=b), state)[0]), E
     for p in peers():
         f, a = p["make"](sizes), p["asarray"]
         Tp, Xp, yp = a(T), a(X), a(y)
-        yield p["name"] + " vmap", (lambda f=f, p=p, Tp=Tp, Xp=Xp, yp=yp: p["sync"](Tp - lr * f["pop_grad"](Tp, Xp, yp))), E
+        yield p["name"] + " vmap", (lambda f=f, p=p, Tp=Tp, Xp=Xp, yp=yp: p["sync"](f["pop_sgd"](Tp, Xp, yp, lr))), E
 
 
 WORKLOADS = {

@@ -85,6 +85,24 @@ def test_masked_entries_bitwise_unchanged(seed, name, pop, dtype):
             assert np.all(val[~m] == 0), key
 
 
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), momentum=st.sampled_from([0.0, 0.9]), nesterov=st.booleans(),
+       wd=st.sampled_from([0.0, 0.01]), dtype=st.sampled_from([np.float32, np.float64]))
+def test_sgd_step_is_the_literal_update_bitwise(seed, momentum, nesterov, wd, dtype):
+    """SGD.step's fused form (one array per operation) gives the bits of the docstring's equations."""
+    nesterov = nesterov and momentum > 0
+    rng = np.random.default_rng(seed)
+    theta, v = (rng.standard_normal((2, 4, 33)) * 10.0 ** rng.integers(-3, 4, (2, 1, 33))).astype(dtype)
+    g = rng.standard_normal((4, 33)).astype(dtype)
+    opt = SGD(0.037, momentum=momentum, nesterov=nesterov, weight_decay=wd)
+    new, state = opt.step(theta, g, {"t": 0, "velocity": v if momentum else None})
+    g = g + wd * theta if wd else g
+    v = momentum * v + g
+    d = (g + momentum * v if nesterov else v) if momentum else g
+    assert _bits_equal(new, theta - 0.037 * d)
+    assert state["velocity"] is None if not momentum else _bits_equal(state["velocity"], v)
+
+
 @pytest.mark.parametrize("bad, err, word", [
     (lambda: SGD(0.0), ValueError, "lr"), (lambda: SGD(float("nan")), ValueError, "lr"),
     (lambda: SGD("0.1"), TypeError, "lr"), (lambda: SGD(0.1, momentum=1.0), ValueError, "momentum"),
