@@ -27,17 +27,16 @@ template <class Op, class T>
 void forward_loop(T slope, T* Z, T* A, i64 N, i64 S, i64 C, i64 Pc, const T* b, const T* db, i64 db_stride,
                   bool activate) {
   const i64 F = C * Pc;
-#pragma omp parallel for schedule(static) if (fork_ok(N * S * F))
-  for (i64 n = 0; n < N; ++n) {
+  parallel_for(fork_ok(N * S * F), N, [&](i64 n) {
     T* zn = Z + n * S * F;
     T* an = A + n * S * F;
     if (b) add_bias(zn, b, C, Pc);
     if (db)
       for (i64 s = 1; s < S; ++s) add_bias(zn + s * F, db + (s - 1) * db_stride, C, Pc);
-    if (!activate) continue;
+    if (!activate) return;
     if (S == 1) {  // no tangents: one vectorisable pass
       for (i64 f = 0; f < F; ++f) an[f] = Op::f(zn[f], slope);
-      continue;
+      return;
     }
     T d1[kBlock];
     for (i64 f0 = 0; f0 < F; f0 += kBlock) {
@@ -54,19 +53,18 @@ void forward_loop(T slope, T* Z, T* A, i64 N, i64 S, i64 C, i64 Pc, const T* b, 
       T* a0 = an + f0;
       for (i64 j = 0; j < m; ++j) a0[j] = Op::f(z0[j], slope);
     }
-  }
+  });
 }
 
 template <class Op, class T>
 void backward_loop(T slope, const T* Z, const T* G, T* Gin, i64 N, i64 S, i64 F) {
-#pragma omp parallel for schedule(static) if (fork_ok(N * S * F))
-  for (i64 n = 0; n < N; ++n) {
+  parallel_for(fork_ok(N * S * F), N, [&](i64 n) {
     const T* zn = Z + n * S * F;
     const T* gn = G + n * S * F;
     T* on = Gin + n * S * F;
     if (S == 1) {  // no tangents: one vectorisable pass
       for (i64 f = 0; f < F; ++f) on[f] = gn[f] * Op::df(zn[f], slope);
-      continue;
+      return;
     }
     T d1[kBlock], d2[kBlock], g0[kBlock];
     for (i64 f0 = 0; f0 < F; f0 += kBlock) {
@@ -92,7 +90,7 @@ void backward_loop(T slope, const T* Z, const T* G, T* Gin, i64 N, i64 S, i64 F)
       }
       for (i64 j = 0; j < m; ++j) on[f0 + j] = g0[j] * d1[j];
     }
-  }
+  });
 }
 
 }  // namespace
@@ -114,8 +112,8 @@ void act_backward(math::Act act, double slope, const T* Z, const T* G, T* Gin, i
 template <class T>
 void bias_grad(const T* G, i64 N, i64 S, i64 C, i64 Pc, i64 s0, T* out, i64 out_stride) {
   const i64 F = C * Pc;
-#pragma omp parallel for schedule(static) if (S - s0 > 1 && fork_ok((S - s0) * N * F))
-  for (i64 s = s0; s < S; ++s) {
+  parallel_for(S - s0 > 1 && fork_ok((S - s0) * N * F), S - s0, [&](i64 i) {
+    const i64 s = s0 + i;
     std::vector<acc_t> acc(C, acc_t(0));
     for (i64 n = 0; n < N; ++n) {
       const T* g = G + (n * S + s) * F;
@@ -131,7 +129,7 @@ void bias_grad(const T* G, i64 N, i64 S, i64 C, i64 Pc, i64 s0, T* out, i64 out_
     }
     T* o = out + (s - s0) * out_stride;
     for (i64 c = 0; c < C; ++c) o[c] = static_cast<T>(acc[c]);
-  }
+  });
 }
 
 #define PYQUIRK_INSTANTIATE(T)                                                                          \

@@ -172,9 +172,15 @@ void GemmJobs<T>::run() {
   double total = 0;
   for (const Job& j : jobs_) total += j.flops;
   const bool par = n > 1 && total >= kParallelFlops && SingleThreadedBlas::jobs_parallel() && fork_ok(kParallelWork + 1);
-#pragma omp parallel for schedule(dynamic, 1) if (par)
-  for (i64 j = 0; j < n; ++j)
+  const auto job = [this](i64 j) {
     for (int i = 0; i < jobs_[j].n; ++i) gemm(jobs_[j].g[i]);
+  };
+  if (par) {  // (decided outside the region: parallel_for in common.h says why)
+#pragma omp parallel for schedule(dynamic, 1)
+    for (i64 j = 0; j < n; ++j) job(j);
+  } else {
+    for (i64 j = 0; j < n; ++j) job(j);
+  }
   jobs_.clear();
 }
 

@@ -13,8 +13,7 @@ namespace {
 template <class T>
 void im2col(const Unit& u, const T* A, i64 N, i64 Si, T* cols) {
   const i64 P = u.oh * u.ow, HW = u.ih * u.iw, ld = Si * N * P;
-#pragma omp parallel for schedule(static) if (fork_ok(u.ck * ld))
-  for (i64 r = 0; r < u.ck; ++r) {
+  parallel_for(fork_ok(u.ck * ld), u.ck, [&](i64 r) {
     const i64 c = r / (u.kh * u.kw), ki = (r / u.kw) % u.kh, kj = r % u.kw;
     for (i64 s = 0; s < Si; ++s)
       for (i64 n = 0; n < N; ++n) {
@@ -33,15 +32,14 @@ void im2col(const Unit& u, const T* A, i64 N, i64 Si, T* cols) {
           }
         }
       }
-  }
+  });
 }
 
 // The adjoint of im2col: Gin = 0, then every column entry is added back to the input it was read from.
 template <class T>
 void col2im(const Unit& u, const T* cols, i64 N, i64 S, T* Gin) {
   const i64 P = u.oh * u.ow, HW = u.ih * u.iw, ld = S * N * P;
-#pragma omp parallel for schedule(static) if (fork_ok(u.ck * ld))
-  for (i64 sn = 0; sn < S * N; ++sn) {  // (slot, sample) pairs write disjoint planes
+  parallel_for(fork_ok(u.ck * ld), S * N, [&](i64 sn) {  // (slot, sample) pairs write disjoint planes
     const i64 s = sn / N, n = sn % N;
     T* g = Gin + (n * S + s) * u.cin * HW;
     std::fill(g, g + u.cin * HW, T(0));
@@ -58,7 +56,7 @@ void col2im(const Unit& u, const T* cols, i64 N, i64 S, T* Gin) {
         }
       }
     }
-  }
+  });
 }
 
 }  // namespace
@@ -84,13 +82,13 @@ void conv_forward(const Unit& u, const T* W, const Tangents<T>& dp, const T* A, 
   }
   jobs.run();
   // Z[n, s, o, p] = Zm[o, (s·N + n)·P + p]
-#pragma omp parallel for schedule(static) if (fork_ok(N * S * out * P))
-  for (i64 n = 0; n < N; ++n)
+  parallel_for(fork_ok(N * S * out * P), N, [&](i64 n) {
     for (i64 s = 0; s < S; ++s)
       for (i64 o = 0; o < out; ++o) {
         const T* src = Zm + o * S * NP + (s * N + n) * P;
         std::copy(src, src + P, Z + ((n * S + s) * out + o) * P);
       }
+  });
 }
 
 template <class T>
@@ -98,13 +96,13 @@ void conv_backward(const Unit& u, const T* W, const Tangents<T>& dp, const T* G,
                    i64 S, const GradSink<T>& sink, T* tmpA, T* tmpB, T* Gin) {
   const i64 out = u.cout, P = u.positions(), NP = N * P, ck = u.ck;
   T* Gm = tmpA;  // [out, S·N·P]: Gm[o, (s·N + n)·P + p] = G[n, s, o, p]
-#pragma omp parallel for schedule(static) if (fork_ok(N * S * out * P))
-  for (i64 o = 0; o < out; ++o)
+  parallel_for(fork_ok(N * S * out * P), out, [&](i64 o) {
     for (i64 s = 0; s < S; ++s)
       for (i64 n = 0; n < N; ++n) {
         const T* g = G + ((n * S + s) * out + o) * P;
         std::copy(g, g + P, Gm + o * S * NP + (s * N + n) * P);
       }
+  });
   GemmJobs<T> jobs;
   if (sink.base) {
     for (i64 s = sink.first_slot; s < S; ++s) {

@@ -8,8 +8,7 @@ namespace cpu {
 template <class T>
 void gate_forward(const Unit& u, const T* g, const Tangents<T>& dp, const T* X, i64 N, i64 Si, i64 S, T* Z) {
   const i64 U = u.cin, Pc = u.positions(), F = U * Pc;
-#pragma omp parallel for schedule(static) if (fork_ok(N * S * F))
-  for (i64 n = 0; n < N; ++n) {
+  parallel_for(fork_ok(N * S * F), N, [&](i64 n) {
     const T* x0 = X + n * Si * F;
     for (i64 s = 0; s < S; ++s) {
       const T* xs = X + (n * Si + s) * F;
@@ -23,7 +22,7 @@ void gate_forward(const Unit& u, const T* g, const Tangents<T>& dp, const T* X, 
           else z[f] = x0[f] * dg[c];
         }
     }
-  }
+  });
 }
 
 template <class T>
@@ -31,8 +30,9 @@ void gate_backward(const Unit& u, const T* g, const Tangents<T>& dp, const T* G,
                    const GradSink<T>& sink, T* Gin) {
   const i64 U = u.cin, Pc = u.positions(), F = U * Pc;
   if (sink.base) {
-#pragma omp parallel for schedule(static) if (S - sink.first_slot > 1 && fork_ok((S - sink.first_slot) * N * F))
-    for (i64 s = sink.first_slot; s < S; ++s) {
+    const i64 slots = S - sink.first_slot;
+    parallel_for(slots > 1 && fork_ok(slots * N * F), slots, [&](i64 i) {
+      const i64 s = sink.first_slot + i;
       std::vector<acc_t> acc(U, acc_t(0));
       for (i64 n = 0; n < N; ++n) {
         const T* gs = G + (n * S + s) * F;
@@ -51,11 +51,10 @@ void gate_backward(const Unit& u, const T* g, const Tangents<T>& dp, const T* G,
       }
       T* dst = sink.slot(s, u.w_off);
       for (i64 c = 0; c < U; ++c) dst[c] = static_cast<T>(acc[c]);
-    }
+    });
   }
   if (Gin) {
-#pragma omp parallel for schedule(static) if (fork_ok(N * S * F))
-    for (i64 n = 0; n < N; ++n) {
+    parallel_for(fork_ok(N * S * F), N, [&](i64 n) {
       const T* g0 = G + n * S * F;
       for (i64 s = 0; s < S; ++s) {
         const T* gs = G + (n * S + s) * F;
@@ -67,7 +66,7 @@ void gate_backward(const Unit& u, const T* g, const Tangents<T>& dp, const T* G,
             o[f] = s ? gs[f] * g[c] + g0[f] * dg[c] : gs[f] * g[c];
           }
       }
-    }
+    });
   }
 }
 

@@ -9,8 +9,7 @@ template <class T>
 void pool_forward(const Unit& u, const T* X, i64 N, i64 S, T* Y, std::int32_t* idx) {
   const i64 C = u.cin, HW = u.ih * u.iw, P = u.oh * u.ow;
   const bool is_max = u.kind == UnitKind::MaxPool;
-#pragma omp parallel for schedule(static) if (fork_ok(N * S * C * P * u.kh * u.kw))
-  for (i64 nc = 0; nc < N * C; ++nc) {
+  parallel_for(fork_ok(N * S * C * P * u.kh * u.kw), N * C, [&](i64 nc) {
     const i64 n = nc / C, c = nc % C;
     const T* x0 = X + (n * S * C + c) * HW;  // slot 0 plane
     T* y0 = Y + (n * S * C + c) * P;
@@ -47,7 +46,7 @@ void pool_forward(const Unit& u, const T* X, i64 N, i64 S, T* Y, std::int32_t* i
           }
       }
     }
-  }
+  });
 }
 
 template <class T>
@@ -55,8 +54,7 @@ void pool_backward(const Unit& u, const T* G, i64 N, i64 S, T* Gin, const std::i
   const i64 C = u.cin, HW = u.ih * u.iw, P = u.oh * u.ow;
   const bool is_max = u.kind == UnitKind::MaxPool;
   const T inv = T(1.0 / static_cast<double>(u.kh * u.kw));
-#pragma omp parallel for schedule(static) if (fork_ok(N * S * C * (HW + P * u.kh * u.kw)))
-  for (i64 nsc = 0; nsc < N * S * C; ++nsc) {  // one (sample, slot, channel) plane each
+  parallel_for(fork_ok(N * S * C * (HW + P * u.kh * u.kw)), N * S * C, [&](i64 nsc) { // one (sample, slot, channel) plane each
     const i64 n = nsc / (S * C), c = nsc % C;
     T* gi = Gin + nsc * HW;
     const T* go = G + nsc * P;
@@ -73,7 +71,7 @@ void pool_backward(const Unit& u, const T* G, i64 N, i64 S, T* Gin, const std::i
             for (i64 kj = 0; kj < u.kw; ++kj) gi[origin + ki * u.iw + kj] += g;
         }
     }
-  }
+  });
 }
 
 template void pool_forward<float>(const Unit&, const float*, i64, i64, float*, std::int32_t*);
