@@ -129,7 +129,7 @@ def test_tour_section_runs_small(tmp_path):
 
 # ============================================================================ the tile kernel
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("K, M", [(3, 1), (3, 511), (3, 1300), (2, 700)])
+@pytest.mark.parametrize("K, M", [(3, 1), (3, 511), (3, 1300), (2, 700), (3, 2 * 2048 + 5)])
 def test_combine_twins_equal_and_match_einsum(dtype, K, M):
     """The coefficient product of the first-layer shortcut: Numba twin == NumPy twin bit for bit
     (same products and sums in the same order), both == einsum to the tolerance table."""
