@@ -4,6 +4,7 @@
 // - net_spec(layers, input_shape, loss): the net description the passes run on (cpu/netspec.h).
 // - logits / loss / loss_and_grad / vjp / hvp / input_grad: the engine's passes on the CPU
 //   (cpu/passes.h), with the shapes of pyquirk/backends/reference.py.
+// - attack_loop: the PGD iteration of pyquirk.adversarial in one call (attack_bindings.cpp, cpu/attack.h).
 // - set_blas(sgemm, dgemm, name): install the GEMM provider (SciPy's cython_blas capsules by default).
 //
 // Every argument is validated here, before any memory is touched: dtype (float32/float64, the same
@@ -23,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "bind_util.h"
 #include "cpu/blas.h"
 #include "cpu/netspec.h"
 #include "cpu/passes.h"
@@ -40,6 +42,7 @@ namespace py = pybind11;
 using pyquirk::cpu::i64;
 using pyquirk::cpu::NetSpec;
 using pyquirk::cpu::Pass;
+using namespace pyquirk::bind;
 
 namespace {
 
@@ -83,14 +86,17 @@ void set_blas(const py::object& sgemm, const py::object& dgemm, const std::strin
                          name);
 }
 
-// Installs SciPy's sgemm/dgemm from scipy.linalg.cython_blas unless a provider is already set.
-void ensure_blas() {
+}  // namespace
+
+void pyquirk::bind::ensure_blas() {
   if (pyquirk::cpu::blas_ready()) return;
   py::module_ cb = py::module_::import("scipy.linalg.cython_blas");
   py::dict capi = cb.attr("__pyx_capi__");
   std::string version = py::str(py::module_::import("scipy").attr("__version__"));
   set_blas(capi["sgemm"], capi["dgemm"], "scipy.linalg.cython_blas sgemm/dgemm (SciPy " + version + ")");
 }
+
+namespace {
 
 py::dict build_info() {
   py::dict d;
@@ -151,51 +157,12 @@ NetSpec make_spec(const py::list& layers, const py::object& input_shape, const s
 }
 
 // ---------------------------------------------------------------------------------- validation
-py::array as_ndarray(const py::object& o, const char* name) {
-  if (!py::isinstance<py::array>(o))
-    throw py::type_error(std::string(name) + " must be a numpy.ndarray, got " + Py_TYPE(o.ptr())->tp_name);
-  py::array a = py::reinterpret_borrow<py::array>(o);
-  if (!(a.flags() & py::array::c_style))
-    throw py::value_error(std::string(name) + " must be C-contiguous (numpy.ascontiguousarray makes a copy)");
-  if (!(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
-    throw py::value_error(std::string(name) + " must be aligned");
-  return a;
-}
-
-std::string shape_str(const py::array& a) {
-  std::string s = "(";
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
-  return s + (a.ndim() == 1 ? ",)" : ")");
-}
-
-template <class T>
-bool all_finite(const T* p, i64 n) {
-  T acc = T(0);  // x·0 is 0 for finite x and NaN otherwise
-  for (i64 i = 0; i < n; ++i) acc += p[i] * T(0);
-  return acc == T(0);
-}
-
 struct Call {
   bool f64 = false;
   bool has_y = false, has_V = false, has_g = false;
   i64 E = 0, Ex = 1, Ey = 1, Ev = 1, Eg = 1, N = 0, k = 0;
   py::array theta, X, y, V, g;
 };
-
-bool is_f32(const py::array& a) { return py::isinstance<py::array_t<float>>(a); }
-bool is_f64(const py::array& a) { return py::isinstance<py::array_t<double>>(a); }
-
-void check_float(const py::array& a, bool f64, const char* name) {
-  if (f64 ? !is_f64(a) : !is_f32(a))
-    throw py::type_error(std::string(name) + " must have theta's dtype " + (f64 ? "float64" : "float32") +
-                         ", got " + std::string(py::str(a.dtype())));
-}
-
-void check_finite_array(const py::array& a, bool f64, const char* name) {
-  const bool ok = f64 ? all_finite(static_cast<const double*>(a.data()), a.size())
-                      : all_finite(static_cast<const float*>(a.data()), a.size());
-  if (!ok) throw py::value_error(std::string(name) + " contains NaN or infinite values");
-}
 
 // C = op(A)·op(B) + beta·C in place, through the passes' GEMM dispatch (cpu::gemm): for tests.
 template <class T>
@@ -319,20 +286,6 @@ Call validate(const NetSpec& net, Pass pass, const py::object& theta_o, const py
 }
 
 // ---------------------------------------------------------------------------------------- passes
-// Outputs are allocated here rather than by NumPy: NumPy asks for transparent huge pages on large
-// arrays (madvise), and with the kernel's "defrag=madvise" setting the first touch of such pages
-// can stall on memory compaction inside the pass (measured: an E = 64 population step 2x slower).
-template <class T>
-py::array_t<T> new_array(std::vector<py::ssize_t> shape) {
-  size_t n = 1;
-  for (py::ssize_t d : shape) n *= static_cast<size_t>(d);
-  const size_t bytes = std::max<size_t>(64, (n * sizeof(T) + 63) / 64 * 64);
-  void* p = std::aligned_alloc(64, bytes);
-  if (!p) throw std::bad_alloc();
-  py::capsule owner(p, [](void* q) { std::free(q); });
-  return py::array_t<T>(shape, static_cast<T*>(p), owner);
-}
-
 template <class T>
 py::object execute(const NetSpec& net, Pass pass, const Call& c) {
   pyquirk::cpu::PassArgs<T> a;
@@ -406,6 +359,7 @@ py::object dispatch(const NetSpec& net, Pass pass, const py::object& theta, cons
 }  // namespace
 
 void bind_sparse(py::module_& m);  // sparse_bindings.cpp: csr_matmul
+void bind_attack(py::module_& m);  // attack_bindings.cpp: attack_loop
 
 PYBIND11_MODULE(_core, m) {
   using namespace pybind11::literals;
@@ -494,4 +448,5 @@ PYBIND11_MODULE(_core, m) {
         "Free the calling thread's scratch block (kept between passes to avoid re-allocation).");
 
   bind_sparse(m);
+  bind_attack(m);
 }

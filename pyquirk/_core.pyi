@@ -100,6 +100,18 @@ def input_grad(spec: _NetSpec, theta: NDArray[Any], X: NDArray[Any], y: NDArray[
     """Logits ``[E, N, C]`` and each sample's own-loss gradient w.r.t. its input ``[E, N, *in]``."""
     ...
 
+def attack_loop(spec: _NetSpec, theta: NDArray[Any], x0: NDArray[Any], labels: NDArray[Any], x: NDArray[Any],
+                alpha: NDArray[Any], eps: NDArray[Any], *, steps: int, norm: str, targeted: bool, lo: float,
+                hi: float, l2_floor: float,
+                check_finite: bool = True) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]:
+    """The PGD iteration of :mod:`pyquirk.adversarial` in one call (source: csrc/attack_bindings.cpp).
+
+    ``x [E, N, *in]`` holds the start and receives the last iterate; ``x0 [N, *in]``, ``labels``
+    int64 ``[N]``, ``alpha``/``eps`` float64 ``[E, N]``. Returns ``(z [E, N, C], x_best, z_best,
+    m_best [E, N])``: the last iterate's logits and the best iterate (largest margin) so far.
+    """
+    ...
+
 def set_blas(sgemm: object, dgemm: object, name: str) -> None:
     """Install the GEMM provider: PyCapsules holding Fortran-interface sgemm/dgemm pointers.
 

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <exception>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -205,16 +203,10 @@ struct Item {
   i64 e = 0, shard = 0, n0 = 0, n1 = 0, t0 = 0, t1 = 0;
 };
 
-// Shards of the batch, by a rule on N and the net alone (so every member, tangent chunk and thread
-// count sees the same sums): a power of two, each shard at least 400 samples and 8 MFLOP of forward
-// GEMMs (every GEMM of a shard repacks its shared operand, the weights, so shards stay large; the
-// members, tangent chunks and slots give the rest of the parallelism). Parameter gradients of the
-// shards are added in shard order.
-i64 shard_count(const NetSpec& net, i64 N) {
-  const double min_size = std::max(400.0, 8e6 / std::max(net.flops_per_sample, 1.0));
-  i64 n = 1;
-  while (n < 16 && static_cast<double>(N) >= 2.0 * n * min_size) n *= 2;
-  return n;
+template <class T>
+Buffers<T> carve_on_arena(const NetSpec& net, Pass pass, i64 N, i64 S) {
+  Carver carver(thread_arena().get(carve_bytes<T>(net, pass, N, S)));
+  return carve<T>(net, pass, N, S, carver);
 }
 
 template <class T>
@@ -222,23 +214,19 @@ void run_item(const NetSpec& net, Pass pass, const PassArgs<T>& a, const Item& i
   const i64 N = it.n1 - it.n0, P = net.n_params, C = net.n_outputs, in = net.in_size;
   const i64 kk = it.t1 - it.t0;
   const i64 S = pass == Pass::Hvp ? 1 + kk : 1;
-  Carver carver(thread_arena().get(carve_bytes<T>(net, pass, N, S)));
-  const Buffers<T> b = carve<T>(net, pass, N, S, carver);
-  // the mean loss is over the whole batch, whatever the shard
-  const T scale = pass == Pass::InputGrad ? T(1) : T(1.0 / static_cast<double>(a.N));
   const i64 e = it.e, row = e * a.N + it.n0;  // first sample of the shard in [E, N] outputs
   const i64 ye = (a.Ey == 1 ? 0 : e) * a.N + it.n0;
   const std::int64_t* labels = a.labels ? a.labels + ye : nullptr;
   const T* targets = a.targets ? a.targets + ye * C : nullptr;
   const T* theta = a.theta + e * P;
   const T* X = a.X + ((a.Ex == 1 ? 0 : e) * a.N + it.n0) * in;
+  if (pass == Pass::Logits) return logits_rows(net, theta, X, N, a.logits + row * C);
+  if (pass == Pass::InputGrad)
+    return input_grad_rows(net, theta, X, labels, targets, N, a.logits + row * C, a.gx + row * in);
+  const Buffers<T> b = carve_on_arena<T>(net, pass, N, S);
+  const T scale = T(1.0 / static_cast<double>(a.N));  // the mean loss is over the whole batch, whatever the shard
   const Tangents<T> none{nullptr, P};
   switch (pass) {
-    case Pass::Logits: {
-      const T* L = forward<T>(net, b, theta, none, X, N, 1);
-      std::copy(L, L + N * C, a.logits + row * C);
-      break;
-    }
     case Pass::Loss: {
       const T* L = forward<T>(net, b, theta, none, X, N, 1);
       loss_stage<T>(net.loss, L, labels, targets, N, 1, C, scale, a.losses + row, nullptr);
@@ -257,13 +245,6 @@ void run_item(const NetSpec& net, Pass pass, const PassArgs<T>& a, const Item& i
       backward<T>(net, b, theta, none, X, N, 1, pass, b.g0, GradSink<T>{pgrad, 0, 0}, nullptr);
       break;
     }
-    case Pass::InputGrad: {
-      const T* L = forward<T>(net, b, theta, none, X, N, 1);
-      std::copy(L, L + N * C, a.logits + row * C);
-      loss_stage<T>(net.loss, L, labels, targets, N, 1, C, scale, nullptr, b.g0);
-      backward<T>(net, b, theta, none, X, N, 1, pass, b.g0, GradSink<T>{}, a.gx + row * in);
-      break;
-    }
     case Pass::Hvp: {
       const Tangents<T> dp{a.V + ((a.Ev == 1 ? 0 : e) * a.k + it.t0) * P, P};
       const T* L = forward<T>(net, b, theta, dp, X, N, S);
@@ -271,10 +252,42 @@ void run_item(const NetSpec& net, Pass pass, const PassArgs<T>& a, const Item& i
       backward<T>(net, b, theta, dp, X, N, S, pass, b.g0, GradSink<T>{pgrad, P, 1}, nullptr);
       break;
     }
+    default:
+      break;
   }
 }
 
 }  // namespace
+
+// Shards of the batch, by a rule on N and the net alone (so every member, tangent chunk and thread
+// count sees the same sums): a power of two, each shard at least 400 samples and 8 MFLOP of forward
+// GEMMs (every GEMM of a shard repacks its shared operand, the weights, so shards stay large; the
+// members, tangent chunks and slots give the rest of the parallelism).
+i64 shard_count(const NetSpec& net, i64 N) {
+  const double min_size = std::max(400.0, 8e6 / std::max(net.flops_per_sample, 1.0));
+  i64 n = 1;
+  while (n < 16 && static_cast<double>(N) >= 2.0 * n * min_size) n *= 2;
+  return n;
+}
+
+template <class T>
+void logits_rows(const NetSpec& net, const T* theta, const T* X, i64 n, T* logits) {
+  const Buffers<T> b = carve_on_arena<T>(net, Pass::Logits, n, 1);
+  const T* L = forward<T>(net, b, theta, Tangents<T>{nullptr, net.n_params}, X, n, 1);
+  std::copy(L, L + n * net.n_outputs, logits);
+}
+
+template <class T>
+void input_grad_rows(const NetSpec& net, const T* theta, const T* X, const std::int64_t* labels, const T* targets,
+                     i64 n, T* logits, T* gx) {
+  const Buffers<T> b = carve_on_arena<T>(net, Pass::InputGrad, n, 1);
+  const Tangents<T> none{nullptr, net.n_params};
+  const i64 C = net.n_outputs;
+  const T* L = forward<T>(net, b, theta, none, X, n, 1);
+  std::copy(L, L + n * C, logits);
+  loss_stage<T>(net.loss, L, labels, targets, n, 1, C, T(1), nullptr, b.g0);  // each sample's own loss
+  backward<T>(net, b, theta, none, X, n, 1, Pass::InputGrad, b.g0, GradSink<T>{}, gx);
+}
 
 template <class T>
 void run_pass(const NetSpec& net, Pass pass, const PassArgs<T>& a) {
@@ -311,17 +324,8 @@ void run_pass(const NetSpec& net, Pass pass, const PassArgs<T>& a) {
     T* base = it.shard == 0 ? pout : partial + (it.shard - 1) * a.E * rows * P;
     return base + (it.e * rows + it.t0) * P;
   };
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  parallel_items(static_cast<i64>(items.size()), threads, [&](i64 i) {
-    try {
-      run_item(net, pass, a, items[i], pgrad(items[i]));
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      if (!error) error = std::current_exception();
-    }
-  });
-  if (error) std::rethrow_exception(error);
+  checked_items(static_cast<i64>(items.size()), threads,
+                [&](i64 i) { run_item(net, pass, a, items[i], pgrad(items[i])); });
   // Shards 1.. are added to shard 0 in order, in blocks spread over the team.
   const i64 total = a.E * rows * P, block = 1 << 18;
   if (pout && nshards > 1)
@@ -334,8 +338,13 @@ void run_pass(const NetSpec& net, Pass pass, const PassArgs<T>& a) {
     });
 }
 
-template void run_pass<float>(const NetSpec&, Pass, const PassArgs<float>&);
-template void run_pass<double>(const NetSpec&, Pass, const PassArgs<double>&);
+#define PYQUIRK_PASSES(T)                                                                                  \
+  template void run_pass<T>(const NetSpec&, Pass, const PassArgs<T>&);                                     \
+  template void logits_rows<T>(const NetSpec&, const T*, const T*, i64, T*);                               \
+  template void input_grad_rows<T>(const NetSpec&, const T*, const T*, const std::int64_t*, const T*, i64, T*, T*);
+PYQUIRK_PASSES(float)
+PYQUIRK_PASSES(double)
+#undef PYQUIRK_PASSES
 
 }  // namespace cpu
 }  // namespace pyquirk

@@ -43,6 +43,20 @@ void check_pass_size(const NetSpec& net, Pass pass, i64 N, i64 k, size_t itemsiz
 template <class T>
 void run_pass(const NetSpec& net, Pass pass, const PassArgs<T>& args);
 
+// The batch shards of a pass on N samples (a rule on N and the net alone): shard j of n holds
+// samples [N·j/n, N·(j+1)/n). Parameter gradients of the shards are added in shard order.
+i64 shard_count(const NetSpec& net, i64 N);
+
+// One shard of the input-gradient pass, on the calling thread: for samples X [n, *in] of one member
+// (θ [P]) and their CE labels [n] (or MSE targets [n, C]), the logits [n, C] and ∂l_i/∂x_i [n, *in]: what
+// run_pass(InputGrad) writes for them when they form a shard. For loops that keep one shard on one
+// thread for many passes (cpu/attack.h). logits_rows: the forward pass alone.
+template <class T>
+void input_grad_rows(const NetSpec& net, const T* theta, const T* X, const std::int64_t* labels, const T* targets,
+                     i64 n, T* logits, T* gx);
+template <class T>
+void logits_rows(const NetSpec& net, const T* theta, const T* X, i64 n, T* logits);
+
 // Scratch bytes of one pass (the HVP counts the tangent chunk it would use).
 size_t pass_workspace_bytes(const NetSpec& net, Pass pass, i64 N, i64 k, size_t itemsize);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -154,6 +155,20 @@ void parallel_items(i64 n, int threads, const std::function<void(i64)>& fn) {
     return;
   }
   Team::get().run(n, threads, fn);
+}
+
+void checked_items(i64 n, int threads, const std::function<void(i64)>& fn) {
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  parallel_items(n, threads, [&](i64 i) {
+    try {
+      fn(i);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+    }
+  });
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace cpu

@@ -16,6 +16,9 @@ namespace cpu {
 // fn(i) for i in [0, n), on the calling thread and up to `threads` − 1 workers; returns when all ran.
 void parallel_items(i64 n, int threads, const std::function<void(i64)>& fn);
 
+// parallel_items for items that may throw: every item runs, the first exception is rethrown here.
+void checked_items(i64 n, int threads, const std::function<void(i64)>& fn);
+
 // True on a thread while it runs an item (its loops must not fork).
 bool in_item();
 

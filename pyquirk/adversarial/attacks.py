@@ -133,13 +133,20 @@ def _iterate(model: Model, spec: _Spec, x0f, lab, targeted, eps_rows, start, hoo
     eps_flat = np.ascontiguousarray(eps_rows.reshape(-1), dtype=np.float64)
     alpha_flat = np.ascontiguousarray(spec.alpha_rows(eps_rows).reshape(-1), dtype=np.float64)
     x = np.ascontiguousarray(start)
-    m_best = np.full(E * n, -np.inf)
-    x_best = x.copy()
-    z_best = None
     lab = np.ascontiguousarray(lab, dtype=np.int64)
 
     def view(a):
         return a.reshape(((E, n) if members else (E * n,)) + shp)
+
+    if members and spec.checked and hook is None:      # the whole loop in one engine call (cpu)
+        out = model.attack_loop(x0f.reshape((n,) + shp), lab, view(x), alpha_flat.reshape(E, n),
+                                eps_flat.reshape(E, n), spec.steps, spec.norm, targeted)
+        if out is not None:
+            z, xb, zb, mb = out
+            return x, z, xb.reshape(E, n, D), zb, mb
+    m_best = np.full(E * n, -np.inf)
+    x_best = x.copy()
+    z_best = None
 
     def track(z, x):                       # in place: no new [E, n, ·] arrays per step
         nonlocal z_best

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backends
 from .._validate import as_float_array, as_labels
 
 _COUNT_KEYS = ("forward_calls", "grad_calls", "forward_rows", "grad_rows")
@@ -135,6 +136,30 @@ class Model:
         self.counts["grad_calls"] += 1
         self.counts["grad_rows"] += self._rows(X, len(self.input_shape))
         return z, g
+
+    def attack_loop(self, x0, labels, start, alpha, eps, steps: int, norm: str, targeted: bool):
+        """Every iteration of a PGD attack in one engine call, where the backend has one (cpu).
+
+        Args:
+            x0: ``[n, *in]`` clean inputs; labels: ``[n]`` int64 CE labels (y, or t when targeted).
+            start: ``[E, n, *in]`` the start of each member; it receives the last iterate.
+            alpha, eps: ``[E, n]`` float64 step sizes and radii.
+        Returns:
+            ``(z, x_best, z_best, m_best)``, the results of the loop in
+            :func:`pyquirk.adversarial.attacks._iterate` (bit for bit), or None when the backend
+            has no such loop (the caller then runs it in Python). Counts ``steps`` gradient calls
+            and one forward call, as that loop does.
+        """
+        fn = getattr(backends.get(self.backend), "attack_loop", None)
+        out = None if fn is None else fn(self.net, self.theta, x0, labels, start, alpha, eps, steps, norm, targeted,
+                                         *self.bounds)
+        if out is not None:
+            rows = start.shape[0] * start.shape[1]
+            self.counts["grad_calls"] += steps
+            self.counts["grad_rows"] += steps * rows
+            self.counts["forward_calls"] += 1
+            self.counts["forward_rows"] += rows
+        return out
 
     def logit_grad(self, X, classes):
         """``(z, ∂z_c/∂x)``: the Jacobian row of logit ``c = classes[i]`` for each sample.

@@ -20,6 +20,7 @@ import weakref
 import numpy as np
 
 from . import reference
+from .reference_kernels import L2_STEP_FLOOR
 from .._native import load_core
 from ..nn import layers as L
 
@@ -190,3 +191,19 @@ def input_grad(net, theta, X, y):
     if spec is None:
         return reference.input_grad(net, theta, X, y)
     return _core.input_grad(spec, _c(theta), _c(X), _c(y), check_finite=False)
+
+
+# ---------------------------------------------------------------------- beyond the engine's passes
+def attack_loop(net, theta, x0, labels, x, alpha, eps, steps, norm, targeted, lo, hi):
+    """Every PGD iteration of :mod:`pyquirk.adversarial` in one call (``_core.attack_loop``).
+
+    ``theta: [P]``, ``x0: [N, *in]``, ``labels: [N]`` int64, ``x: [E, N, *in]`` (the start; it
+    receives the last iterate), ``alpha``/``eps``: ``[E, N]`` float64. Returns ``(z, x_best,
+    z_best, m_best)`` (see :func:`pyquirk.adversarial.attacks._iterate`, the Python loop it
+    equals bit for bit), or None for a net that runs on the reference backend.
+    """
+    spec = net_spec(net)
+    if spec is None:
+        return None
+    return _core.attack_loop(spec, _c(theta), _c(x0), _c(labels), x, _c(alpha), _c(eps), steps=steps, norm=norm,
+                             targeted=targeted, lo=lo, hi=hi, l2_floor=L2_STEP_FLOOR)
