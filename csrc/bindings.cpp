@@ -164,27 +164,9 @@ struct Call {
   py::array theta, X, y, V, g;
 };
 
-// The optional epilogue arrays of gemm(): null (None), or C-contiguous arrays of C's dtype and the
-// given shape. (A default py::array is an empty array, not a null handle: hence the pointers.)
-struct GemmEpilogue {
-  const void* bias = nullptr;
-  void* relu = nullptr;
-};
-
-py::array epilogue_array(const py::object& o, bool f64, const std::vector<py::ssize_t>& shape, const char* name) {
-  py::array a = as_ndarray(o, name);
-  check_float(a, f64, name);
-  if (a.ndim() != static_cast<py::ssize_t>(shape.size()) || !std::equal(shape.begin(), shape.end(), a.shape()))
-    throw py::value_error(std::string(name) + " must have shape " + (shape.size() == 1 ? "[N]" : "[M, N] (C's)") +
-                          ", got " + shape_str(a));
-  return a;
-}
-
-// C = op(A)·op(B) + beta·C in place, through the passes' GEMM dispatch (cpu::gemm), with its
-// epilogue: for tests.
+// C = op(A)·op(B) + beta·C in place, through the passes' GEMM dispatch (cpu::gemm): for tests.
 template <class T>
-void gemm_into(const py::array& A, const py::array& B, py::array& C, bool ta, bool tb, double beta,
-               const GemmEpilogue& ep) {
+void gemm_into(const py::array& A, const py::array& B, py::array& C, bool ta, bool tb, double beta) {
   const i64 M = C.shape(0), N = C.shape(1), K = A.shape(ta ? 0 : 1);
   if (A.shape(ta ? 1 : 0) != M || B.shape(tb ? 0 : 1) != N || B.shape(tb ? 1 : 0) != K)
     throw py::value_error("gemm: op(A) must be [M, K] and op(B) [K, N] for C [M, N]; got A " + shape_str(A) +
@@ -192,17 +174,14 @@ void gemm_into(const py::array& A, const py::array& B, py::array& C, bool ta, bo
   if (!std::isfinite(beta)) throw py::value_error("gemm: beta must be finite");
   for (i64 d : {M, N, K, A.shape(1), B.shape(1)})
     if (d > pyquirk::cpu::kBlasIntMax) throw py::value_error("gemm: a dimension passes the 32-bit BLAS limit");
-  pyquirk::cpu::Gemm<T> g{ta, tb, M, N, K, static_cast<const T*>(A.data()), A.shape(1),
-                          static_cast<const T*>(B.data()), B.shape(1), static_cast<T>(beta),
-                          static_cast<T*>(C.mutable_data()), N};
-  g.bias = static_cast<const T*>(ep.bias);
-  g.relu = static_cast<T*>(ep.relu);
+  const pyquirk::cpu::Gemm<T> g{ta, tb, M, N, K, static_cast<const T*>(A.data()), A.shape(1),
+                                static_cast<const T*>(B.data()), B.shape(1), static_cast<T>(beta),
+                                static_cast<T*>(C.mutable_data()), N};
   py::gil_scoped_release release;
   pyquirk::cpu::gemm<T>(g);
 }
 
-void gemm(const py::object& A_o, const py::object& B_o, const py::object& C_o, bool ta, bool tb, double beta,
-          const py::object& bias, const py::object& relu) {
+void gemm(const py::object& A_o, const py::object& B_o, const py::object& C_o, bool ta, bool tb, double beta) {
   py::array A = as_ndarray(A_o, "gemm: A"), B = as_ndarray(B_o, "gemm: B"), C = as_ndarray(C_o, "gemm: C");
   for (const py::array* a : {&A, &B, &C})
     if (a->ndim() != 2) throw py::value_error("gemm: A, B and C must be 2-D, got " + shape_str(*a));
@@ -210,16 +189,9 @@ void gemm(const py::object& A_o, const py::object& B_o, const py::object& C_o, b
   const bool f64 = is_f64(A);
   for (const py::array* a : {&A, &B, &C})
     if (f64 ? !is_f64(*a) : !is_f32(*a)) throw py::type_error("gemm: A, B and C must all be float32 or all float64");
-  GemmEpilogue ep;
-  if (!bias.is_none()) ep.bias = epilogue_array(bias, f64, {C.shape(1)}, "gemm: bias").data();
-  if (!relu.is_none()) {
-    py::array r = epilogue_array(relu, f64, {C.shape(0), C.shape(1)}, "gemm: relu");
-    if (!r.writeable()) throw py::value_error("gemm: relu must be writeable");
-    ep.relu = r.mutable_data();
-  }
   ensure_blas();
-  if (f64) gemm_into<double>(A, B, C, ta, tb, beta, ep);
-  else gemm_into<float>(A, B, C, ta, tb, beta, ep);
+  if (f64) gemm_into<double>(A, B, C, ta, tb, beta);
+  else gemm_into<float>(A, B, C, ta, tb, beta);
 }
 
 // The member axis of data: 1 (shared) or E.
@@ -460,10 +432,8 @@ PYBIND11_MODULE(_core, m) {
         "Install the GEMM provider: PyCapsules holding Fortran-interface sgemm/dgemm pointers (as in "
         "scipy.linalg.cython_blas.__pyx_capi__), and the name build_info() reports. Default: SciPy's.");
   m.def("gemm", &gemm, "A"_a, "B"_a, "C"_a, py::kw_only(), "ta"_a = false, "tb"_a = false, "beta"_a = 0.0,
-        "bias"_a = py::none(), "relu"_a = py::none(),
         "C = op(A)·op(B) + beta·C in place (op = transpose when ta/tb), through the GEMM dispatch of the passes "
-        "(pyquirk's small-GEMM kernel or the BLAS); 2-D C-contiguous arrays of one float dtype. Epilogue, as the "
-        "passes use it: C += bias [N], then relu = ReLU(C) (written; like C). For tests.");
+        "(pyquirk's small-GEMM kernel or the BLAS); 2-D C-contiguous arrays of one float dtype. For tests.");
   m.def("set_tangent_budget", [](std::int64_t bytes) {
           if (bytes < 0) throw py::value_error("budget must be >= 0 bytes");
           return static_cast<std::int64_t>(pyquirk::cpu::set_tangent_budget(static_cast<size_t>(bytes)));

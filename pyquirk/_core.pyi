@@ -32,11 +32,8 @@ def build_info() -> BuildInfo:
     ...
 
 def gemm(A: NDArray[Any], B: NDArray[Any], C: NDArray[Any], *, ta: bool = False, tb: bool = False,
-         beta: float = 0.0, bias: NDArray[Any] | None = None, relu: NDArray[Any] | None = None) -> None:
-    """``C = op(A)·op(B) + beta·C`` in place through the passes' GEMM dispatch (for tests); ``op`` transposes.
-
-    Epilogue, as the passes use it: ``C += bias`` (``[N]``), then ``relu = ReLU(C)`` (written; like C).
-    """
+         beta: float = 0.0) -> None:
+    """``C = op(A)·op(B) + beta·C`` in place through the passes' GEMM dispatch (for tests); ``op`` transposes."""
     ...
 
 class _NetSpec:

@@ -91,54 +91,6 @@ def test_rows_do_not_depend_on_their_neighbours(core, ta, tb):
         assert np.array_equal(alone, whole[rows])
 
 
-def _bits(a):
-    return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
-
-
-@settings(max_examples=60, deadline=None)
-@given(M=st.integers(1, 20), N=st.sampled_from([1, 4, 8, 10, 16, 17, 33, 100, MAX_N + 1]),
-       K=st.sampled_from([1, 7, 40, 100, MAX_K + 1]), ta=st.booleans(), tb=st.booleans(),
-       beta=st.sampled_from([0.0, 1.0]), relu=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
-       seed=st.integers(0, 2**16))
-def test_epilogue_equals_the_separate_loops(core, M, N, K, ta, tb, beta, relu, dtype, seed):
-    """Bit for bit (signed zeros and NaN included): bias and ReLU in the GEMM's store equal the
-    product followed by the loops of bias_act_forward, in the kernel and after the BLAS alike."""
-    rng = np.random.default_rng(seed)
-    A, B, C = operands(rng, M, N, K, ta, tb, dtype)
-    bias = rng.standard_normal(N).astype(dtype)
-    bias[::4] = np.nan
-    want = C.copy()
-    core.gemm(A, B, want, ta=ta, tb=tb, beta=beta)
-    want += bias
-    got, act = C.copy(), np.full_like(C, 7.0)
-    core.gemm(A, B, got, ta=ta, tb=tb, beta=beta, bias=bias, relu=act if relu else None)
-    np.testing.assert_array_equal(_bits(got), _bits(want))
-    want_act = np.where(~(want <= 0), want, dtype(0)) if relu else np.full_like(C, 7.0)
-    np.testing.assert_array_equal(_bits(act), _bits(want_act))
-
-
-def test_epilogue_relu_keeps_nan_and_clears_negative_zero(core):
-    A = np.zeros((6, 1), np.float32)
-    B = np.zeros((1, 16), np.float32)
-    bias = np.array([-0.0, np.nan, -1.0, 2.0] * 4, np.float32)
-    C, act = np.empty((6, 16), np.float32), np.empty((6, 16), np.float32)
-    core.gemm(A, B, C, bias=bias, relu=act)
-    assert np.signbit(C[0, 0]) == np.signbit(np.float32(0.0) + np.float32(-0.0))
-    assert not np.signbit(act[0, 0]) and np.isnan(act[0, 1]) and act[0, 2] == 0 and act[0, 3] == 2
-
-
-def test_epilogue_operands_are_checked(core):
-    A, B, C = operands(np.random.default_rng(4), 6, 8, 4, False, False, np.float32)
-    with pytest.raises(ValueError, match="bias"):
-        core.gemm(A, B, C, bias=np.zeros(7, np.float32))
-    with pytest.raises(TypeError):
-        core.gemm(A, B, C, relu=np.zeros((6, 8)))
-    ro = np.zeros_like(C)
-    ro.setflags(write=False)
-    with pytest.raises(ValueError, match="writeable"):
-        core.gemm(A, B, C, relu=ro)
-
-
 @pytest.mark.parametrize("bad, error", [
     (lambda A, B, C: (A.astype(np.float64), B, C), TypeError),          # mixed dtypes
     (lambda A, B, C: (A.astype(np.int32), B, C), TypeError),            # not a float dtype

@@ -7,7 +7,6 @@
 #include <utility>
 
 #include "cpu/small_gemm.h"
-#include "math/activations.h"
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <dlfcn.h>
@@ -134,44 +133,25 @@ bool SingleThreadedBlas::jobs_parallel() {
   return g_blas.set_threads != nullptr && g_guards > 0;
 }
 
-namespace {
-
-// The epilogue of a product computed outside the small-GEMM kernel (see Gemm).
-template <class T>
-void epilogue(const Gemm<T>& g) {
-  if (!g.bias && !g.relu) return;
-  for (i64 i = 0; i < g.M; ++i) {
-    T* c = g.C + i * g.ldc;
-    if (g.bias)
-      for (i64 j = 0; j < g.N; ++j) c[j] += g.bias[j];
-    if (g.relu)
-      for (i64 j = 0; j < g.N; ++j) g.relu[i * g.ldc + j] = math::ReLUOp::f(c[j], T(0));
-  }
-}
-
-}  // namespace
-
 template <class T>
 void gemm(const Gemm<T>& g) {
   if (g.M == 0 || g.N == 0) return;
-  if constexpr (std::is_same_v<T, float>) {
-    if (g.K > 0 && small_gemm_shape(g.N, g.K) && small_gemm_available()) {
-      small_sgemm(g.ta, g.tb, g.M, g.N, g.K, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc,
-                  SmallGemmEpilogue{g.bias, g.relu});
-      return;
-    }
-  }
   if (g.K == 0) {
     for (i64 i = 0; i < g.M; ++i)
       for (i64 j = 0; j < g.N; ++j) g.C[i * g.ldc + j] = g.beta == T(0) ? T(0) : g.beta * g.C[i * g.ldc + j];
-  } else {
-    // Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands, keep the flags.
-    char ta = g.ta ? 'T' : 'N', tb = g.tb ? 'T' : 'N';
-    int m = static_cast<int>(g.M), n = static_cast<int>(g.N), k = static_cast<int>(g.K);
-    int la = static_cast<int>(g.lda), lb = static_cast<int>(g.ldb), lc = static_cast<int>(g.ldc);
-    call(g, &ta, &tb, &m, &n, &k, &la, &lb, &lc);
+    return;
   }
-  epilogue(g);
+  if constexpr (std::is_same_v<T, float>) {
+    if (small_gemm_shape(g.N, g.K) && small_gemm_available()) {
+      small_sgemm(g.ta, g.tb, g.M, g.N, g.K, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc);
+      return;
+    }
+  }
+  // Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands, keep the flags.
+  char ta = g.ta ? 'T' : 'N', tb = g.tb ? 'T' : 'N';
+  int m = static_cast<int>(g.M), n = static_cast<int>(g.N), k = static_cast<int>(g.K);
+  int la = static_cast<int>(g.lda), lb = static_cast<int>(g.ldb), lc = static_cast<int>(g.ldc);
+  call(g, &ta, &tb, &m, &n, &k, &la, &lb, &lc);
 }
 
 template <class T>

@@ -61,9 +61,6 @@ constexpr i64 kBlasIntMax = 2147483647;
 
 // Row-major C[M, N] = op(A)[M, K]·op(B)[K, N] + beta·C; op(X) = Xᵀ when trans; lda/ldb/ldc are row
 // strides. Sizes fit kBlasIntMax (checked when the pass is planned). K = 0 scales C by beta.
-// Epilogue, when given: then C += bias (one value per column), then relu[i·ldc + j] = ReLU(C[i, j])
-// (math::ReLUOp::f): inside the small-GEMM kernel's store while C is in registers, else as loops
-// after the BLAS call; the bits are the same (one rounding per step, as in bias_act_forward).
 template <class T>
 struct Gemm {
   bool ta = false, tb = false;
@@ -75,8 +72,6 @@ struct Gemm {
   T beta = T(0);
   T* C = nullptr;
   i64 ldc = 0;
-  const T* bias = nullptr;  // [N] or null
-  T* relu = nullptr;        // like C, or null
 };
 
 template <class T>

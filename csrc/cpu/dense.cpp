@@ -6,14 +6,8 @@ namespace pyquirk {
 namespace cpu {
 
 template <class T>
-void dense_forward(const Unit& u, const T* W, const Tangents<T>& dp, const T* A, i64 N, i64 Si, i64 S, T* Z,
-                   const T* bias, T* relu) {
+void dense_forward(const Unit& u, const T* W, const Tangents<T>& dp, const T* A, i64 N, i64 Si, i64 S, T* Z) {
   const i64 out = u.cout, in = u.ck;
-  if (S == 1) {
-    Gemm<T> g{false, true, N, out, in, A, in, W, in, T(0), Z, out};
-    g.bias = bias, g.relu = relu;
-    return gemm(g);
-  }
   GemmJobs<T> jobs;
   for (i64 s = 0; s < S; ++s) {
     T* Zs = Z + s * out;
@@ -58,8 +52,7 @@ void dense_backward(const Unit& u, const T* W, const Tangents<T>& dp, const T* G
 }
 
 #define PYQUIRK_INSTANTIATE(T)                                                                                \
-  template void dense_forward<T>(const Unit&, const T*, const Tangents<T>&, const T*, i64, i64, i64, T*,        \
-                                 const T*, T*);                                                               \
+  template void dense_forward<T>(const Unit&, const T*, const Tangents<T>&, const T*, i64, i64, i64, T*);       \
   template void dense_backward<T>(const Unit&, const T*, const Tangents<T>&, const T*, const T*, i64, i64, i64, \
                                   const GradSink<T>&, T*);
 PYQUIRK_INSTANTIATE(float)

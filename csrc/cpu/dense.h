@@ -14,12 +14,9 @@
 namespace pyquirk {
 namespace cpu {
 
-// Z [N, S, out] (before the bias) from A [N, Si, in]. With S = 1, a non-null `bias` is added to Z
-// and a non-null `relu` receives ReLU(Z), both inside the GEMM's store (Gemm's epilogue: the bits of
-// bias_act_forward, without its pass over Z).
+// Z [N, S, out] (before the bias) from A [N, Si, in].
 template <class T>
-void dense_forward(const Unit& u, const T* W, const Tangents<T>& dp, const T* A, i64 N, i64 Si, i64 S, T* Z,
-                   const T* bias = nullptr, T* relu = nullptr);
+void dense_forward(const Unit& u, const T* W, const Tangents<T>& dp, const T* A, i64 N, i64 Si, i64 S, T* Z);
 
 // From G = ∂/∂z [N, S, out]: weight gradients into `sink` (biases: bias_grad) and, when Gin is
 // non-null (then Si == S), Gin = ∂/∂A [N, S, in].

@@ -109,11 +109,6 @@ const T* forward(const NetSpec& net, const Buffers<T>& b, const T* theta, const 
     const T* db = So > 1 && un.has_params() ? dp.at(1, un.b_off) : nullptr;
     switch (un.kind) {
       case UnitKind::Dense:
-        if (So == 1 && (un.act == math::Act::ReLU || !un.has_act())) {  // bias and ReLU in the GEMM's store
-          dense_forward(un, theta + un.w_off, dp, a, N, Si, So, b.Z[u], theta + un.b_off,
-                        un.has_act() ? b.A[u] : nullptr);
-          break;
-        }
         dense_forward(un, theta + un.w_off, dp, a, N, Si, So, b.Z[u]);
         bias_act_forward(un.act, un.slope, b.Z[u], b.A[u], N, So, un.cout, i64(1), theta + un.b_off, db, dp.P);
         break;

@@ -7,8 +7,6 @@
 #include <cstring>
 #include <vector>
 
-#include "math/activations.h"
-
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 #define PYQUIRK_SMALL_GEMM_X86 1
@@ -29,7 +27,7 @@ constexpr i64 kMC = 48;           // rows of op(A) swept over all panels before 
 // in two registers per row, or 8 in one (the last panel when at most 8 of its columns are real).
 template <int MR, int NV>
 PYQUIRK_AVX2 void block(i64 K, const float* A, i64 ars, i64 aks, const float* panel, float* C, i64 ldc, i64 nv,
-                        float beta, const float* bias, float* relu) {
+                        float beta) {
   constexpr int V = NV / 8;  // registers per row
   __m256 acc[MR][V];
 #pragma GCC unroll 8
@@ -49,17 +47,13 @@ PYQUIRK_AVX2 void block(i64 K, const float* A, i64 ars, i64 aks, const float* pa
     }
   }
   if (nv == NV) {  // a whole block: straight from the registers
-    const __m256 bt = _mm256_set1_ps(beta), zero = _mm256_setzero_ps();
+    const __m256 bt = _mm256_set1_ps(beta);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 2
       for (int v = 0; v < V; ++v) {
         float* c = C + r * ldc + 8 * v;
-        __m256 z = beta == 0.f ? acc[r][v] : _mm256_fmadd_ps(bt, _mm256_loadu_ps(c), acc[r][v]);
-        if (bias) z = _mm256_add_ps(z, _mm256_loadu_ps(bias + 8 * v));
-        _mm256_storeu_ps(c, z);
-        // ReLUOp::f = !(z <= 0) ? z : 0: "not less or equal, unordered" keeps a NaN and turns −0 into +0
-        if (relu) _mm256_storeu_ps(relu + r * ldc + 8 * v, _mm256_and_ps(_mm256_cmp_ps(z, zero, _CMP_NLE_UQ), z));
+        _mm256_storeu_ps(c, beta == 0.f ? acc[r][v] : _mm256_fmadd_ps(bt, _mm256_loadu_ps(c), acc[r][v]));
       }
     return;
   }
@@ -76,14 +70,10 @@ PYQUIRK_AVX2 void block(i64 K, const float* A, i64 ars, i64 aks, const float* pa
     } else {
       for (i64 j = 0; j < nv; ++j) c[j] = std::fma(beta, c[j], t[r][j]);
     }
-    if (bias)
-      for (i64 j = 0; j < nv; ++j) c[j] += bias[j];
-    if (relu)
-      for (i64 j = 0; j < nv; ++j) relu[r * ldc + j] = math::ReLUOp::f(c[j], 0.f);
   }
 }
 
-using BlockFn = void (*)(i64, const float*, i64, i64, const float*, float*, i64, i64, float, const float*, float*);
+using BlockFn = void (*)(i64, const float*, i64, i64, const float*, float*, i64, i64, float);
 constexpr BlockFn kBlocks16[kMR + 1] = {nullptr,        block<1, 16>, block<2, 16>, block<3, 16>,
                                         block<4, 16>,   block<5, 16>, block<6, 16>};
 constexpr BlockFn kBlocks8[kMR + 1] = {nullptr, block<1, 8>, block<2, 8>, block<3, 8>, block<4, 8>, block<5, 8>,
@@ -160,7 +150,7 @@ bool small_gemm_available() {
 }
 
 void small_sgemm(bool ta, bool tb, i64 M, i64 N, i64 K, const float* A, i64 lda, const float* B, i64 ldb,
-                 float beta, float* C, i64 ldc, const SmallGemmEpilogue& ep) {
+                 float beta, float* C, i64 ldc) {
   const float* panels = pack_b(tb, N, K, B, ldb);
   const i64 ars = ta ? 1 : lda, aks = ta ? lda : 1;
   for (i64 i0 = 0; i0 < M; i0 += kMC) {
@@ -170,8 +160,7 @@ void small_sgemm(bool ta, bool tb, i64 M, i64 N, i64 K, const float* A, i64 lda,
       const i64 nv = std::min(kNR, N - j0);
       const BlockFn* blocks = nv <= 8 ? kBlocks8 : kBlocks16;
       for (i64 i = i0; i < i1; i += kMR)
-        blocks[std::min(kMR, i1 - i)](K, A + i * ars, ars, aks, panel, C + i * ldc + j0, ldc, nv, beta,
-                                      ep.bias ? ep.bias + j0 : nullptr, ep.relu ? ep.relu + i * ldc + j0 : nullptr);
+        blocks[std::min(kMR, i1 - i)](K, A + i * ars, ars, aks, panel, C + i * ldc + j0, ldc, nv, beta);
     }
   }
 }
@@ -180,8 +169,7 @@ void small_sgemm(bool ta, bool tb, i64 M, i64 N, i64 K, const float* A, i64 lda,
 
 bool small_gemm_available() { return false; }
 
-void small_sgemm(bool, bool, i64, i64, i64, const float*, i64, const float*, i64, float, float*, i64,
-                 const SmallGemmEpilogue&) {}
+void small_sgemm(bool, bool, i64, i64, i64, const float*, i64, const float*, i64, float, float*, i64) {}
 
 #endif
 

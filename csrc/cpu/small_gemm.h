@@ -25,18 +25,10 @@ bool small_gemm_available();
 // Whether gemm() sends a float32 product of this shape to small_sgemm.
 inline bool small_gemm_shape(i64 N, i64 K) { return K <= kSmallGemmMaxK && N <= kSmallGemmMaxN; }
 
-// What small_sgemm does with a block of C while it is still in registers, after the product and
-// beta·C: C += bias (one value per column), then relu[i·ldc + j] = ReLU(C[i, j]) (math::ReLUOp::f).
-// Each step is one rounding, as in the separate loops (bias_act_forward), so the bits are theirs.
-struct SmallGemmEpilogue {
-  const float* bias = nullptr;  // [N], or null: no bias
-  float* relu = nullptr;        // like C (stride ldc), or null: no activation
-};
-
 // Row-major C[M, N] = op(A)[M, K]·op(B)[K, N] + beta·C (beta = 0 never reads C); op(X) = Xᵀ when
 // trans; lda/ldb/ldc are row strides. Requires small_gemm_available() and K ≥ 1.
 void small_sgemm(bool ta, bool tb, i64 M, i64 N, i64 K, const float* A, i64 lda, const float* B, i64 ldb,
-                 float beta, float* C, i64 ldc, const SmallGemmEpilogue& ep = {});
+                 float beta, float* C, i64 ldc);
 
 }  // namespace cpu
 }  // namespace pyquirk
