@@ -63,6 +63,22 @@ def test_native_loop_equals_the_python_loop(core, monkeypatch, dtype, norm, eps,
     _same(native, pgd(model, X, y, eps, **kw))
 
 
+@pytest.mark.parametrize("compat, norm", [("torchattacks", "linf"), ("foolbox", "linf"), ("foolbox", "l2")])
+def test_native_loop_equals_the_python_loop_in_compat_modes(core, monkeypatch, compat, norm):
+    """The compat modes whose step is pyquirk's own run natively too (torchattacks' own L2 step does not)."""
+    net = _mlp()
+    model, X, y = _problem(net, n=30, seed=4)
+    model = Model(net, model.theta, model.bounds, backend="cpu")
+    kw = dict(norm=norm, steps=5, seed=2, compat=compat, restarts=2 if compat == "foolbox" else 1)
+    calls = []
+    real = Model.attack_loop
+    monkeypatch.setattr(Model, "attack_loop", lambda self, *a, **k: calls.append(real(self, *a, **k)) or calls[-1])
+    native = pgd(model, X, y, [0.1, 0.3] if norm == "linf" else [0.5, 1.0], **kw)
+    assert calls and all(c is not None for c in calls)        # the native loop did run
+    _python_loop(monkeypatch)
+    _same(native, pgd(model, X, y, [0.1, 0.3] if norm == "linf" else [0.5, 1.0], **kw))
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(n=st.integers(1, 30), steps=st.integers(1, 4), K=st.integers(1, 3), R=st.integers(1, 2),
