@@ -97,7 +97,8 @@ bool run_rows(const NetSpec& net, const AttackArgs<T>& a, i64 e, i64 n0, i64 n, 
   double* mb = a.m_best + row0;
   std::vector<T> z(static_cast<size_t>(n * C)), g(static_cast<size_t>(n * D));
   auto track = [&]() {
-    for (i64 i = 0; i < n; ++i) track_row(&z[i * C], labels[i], a.targeted, C, x + i * D, D, mb[i], xb + i * D, zb + i * C);
+    for (i64 i = 0; i < n; ++i)
+      track_row(&z[i * C], labels[i], a.targeted, C, x + i * D, D, mb[i], xb + i * D, zb + i * C);
   };
   for (i64 step = 0; step < a.steps; ++step) {
     if (failed.load(std::memory_order_relaxed)) return false;  // another item has failed: stop early
