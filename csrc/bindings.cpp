@@ -368,7 +368,10 @@ PYBIND11_MODULE(_core, m) {
         "How this _core was built: dict with keys compiler, cxx_standard, blas, cuda, openmp, version.");
   m.attr("__version__") = PYQUIRK_VERSION;
 
-  py::class_<NetSpec>(m, "_NetSpec", "A net description for the native passes; build it with net_spec().")
+  // module_local: the type stays this module's own, so two builds of _core can be loaded into one
+  // process side by side (to time a change against its predecessor call by call, docs/native.md §9).
+  py::class_<NetSpec>(m, "_NetSpec", py::module_local(),
+                          "A net description for the native passes; build it with net_spec().")
       .def_property_readonly("n_params", [](const NetSpec& s) { return s.n_params; })
       .def_property_readonly("n_outputs", [](const NetSpec& s) { return s.n_outputs; })
       .def_property_readonly("input_shape", [](const NetSpec& s) { return py::tuple(py::cast(s.input_shape)); })

@@ -20,6 +20,7 @@ namespace {
 
 constexpr i64 kMR = 6, kNR = 16;  // the register block of C
 constexpr i64 kMC = 48;           // rows of op(A) swept over all panels before the next rows
+constexpr i64 kNarrow = 4;        // a last panel this narrow goes row by row (narrow_rows), if it can
 
 #define PYQUIRK_AVX2 __attribute__((target("avx2,fma")))
 
@@ -135,6 +136,55 @@ PYQUIRK_AVX2 const float* pack_b(bool tb, i64 N, i64 K, const float* B, i64 ldb)
   return out;
 }
 
+// Columns j0 .. j0 + nv − 1 (nv ≤ kNarrow) of op(B) as kNarrow rows of Kp floats (Kp = K rounded up
+// to 8), zero past K and past nv; 32-byte aligned.
+const float* pack_tail(bool tb, i64 K, i64 j0, i64 nv, const float* B, i64 ldb, i64 Kp) {
+  static thread_local std::vector<float> store;
+  const size_t need = static_cast<size_t>(kNarrow * Kp + 8);
+  if (store.size() < need) store.resize(need);
+  float* out = reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(store.data()) + 31) & ~std::uintptr_t(31));
+  for (i64 c = 0; c < kNarrow; ++c)
+    for (i64 k = 0; k < Kp; ++k)
+      out[c * Kp + k] = c < nv && k < K ? (tb ? B[(j0 + c) * ldb + k] : B[k * ldb + j0 + c]) : 0.f;
+  return out;
+}
+
+// The eight lanes' sum in a fixed order: ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)).
+PYQUIRK_AVX2 inline float lane_sum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
+}
+
+// C[i, 0:nv] = op(A)[i, :]·Bt[0:nv, :]ᵀ (+ beta·C) for R rows whose k runs contiguously, k in
+// vectors of 8: each element is eight lane chains of FMAs (lane l takes k ≡ l mod 8, in order),
+// summed by lane_sum, then at most one FMA with beta·C. A row's bits depend on nothing else.
+template <int R>
+PYQUIRK_AVX2 void narrow_rows(i64 K, const float* A, i64 lda, const float* Bt, i64 Kp, float* C, i64 ldc, i64 nv,
+                              float beta) {
+  const i64 K8 = K / 8 * 8;
+  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(K - K8)),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  __m256 acc[R][kNarrow];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < kNarrow; ++c) acc[r][c] = _mm256_setzero_ps();
+  for (i64 k = 0; k < Kp; k += 8) {
+    __m256 a[R];
+    for (int r = 0; r < R; ++r)  // the last vector reads only the K − K8 real lanes of A
+      a[r] = k < K8 ? _mm256_loadu_ps(A + r * lda + k) : _mm256_maskload_ps(A + r * lda + k, mask);
+    for (int c = 0; c < kNarrow; ++c) {
+      const __m256 b = _mm256_load_ps(Bt + c * Kp + k);
+      for (int r = 0; r < R; ++r) acc[r][c] = _mm256_fmadd_ps(a[r], b, acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (i64 c = 0; c < nv; ++c) {
+      const float s = lane_sum(acc[r][c]);
+      float& out = C[r * ldc + c];
+      out = beta == 0.f ? s : std::fma(beta, out, s);
+    }
+}
+
 bool detect() {
   const char* env = std::getenv("PYQUIRK_SMALL_GEMM");
   if (env && std::strcmp(env, "0") == 0) return false;
@@ -151,13 +201,25 @@ bool small_gemm_available() {
 
 void small_sgemm(bool ta, bool tb, i64 M, i64 N, i64 K, const float* A, i64 lda, const float* B, i64 ldb,
                  float beta, float* C, i64 ldc) {
-  const float* panels = pack_b(tb, N, K, B, ldb);
+  // A last panel of at most kNarrow columns costs a 6-row block nearly as much as a whole panel (the
+  // broadcasts of A, not the FMAs, bound it): when op(A)'s rows run contiguously in k, those columns
+  // go row by row instead.
+  const i64 rest = N % kNR, Nb = !ta && rest > 0 && rest <= kNarrow ? N - rest : N;
+  if (Nb < N) {
+    const i64 Kp = (K + 7) / 8 * 8;
+    const float* Bt = pack_tail(tb, K, Nb, rest, B, ldb, Kp);
+    i64 i = 0;
+    for (; i + 2 <= M; i += 2) narrow_rows<2>(K, A + i * lda, lda, Bt, Kp, C + i * ldc + Nb, ldc, rest, beta);
+    if (i < M) narrow_rows<1>(K, A + i * lda, lda, Bt, Kp, C + i * ldc + Nb, ldc, rest, beta);
+  }
+  if (Nb == 0) return;
+  const float* panels = pack_b(tb, Nb, K, B, ldb);
   const i64 ars = ta ? 1 : lda, aks = ta ? lda : 1;
   for (i64 i0 = 0; i0 < M; i0 += kMC) {
     const i64 i1 = std::min(M, i0 + kMC);
-    for (i64 j0 = 0; j0 < N; j0 += kNR) {
+    for (i64 j0 = 0; j0 < Nb; j0 += kNR) {
       const float* panel = panels + (j0 / kNR) * K * kNR;
-      const i64 nv = std::min(kNR, N - j0);
+      const i64 nv = std::min(kNR, Nb - j0);
       const BlockFn* blocks = nv <= 8 ? kBlocks8 : kBlocks16;
       for (i64 i = i0; i < i1; i += kMR)
         blocks[std::min(kMR, i1 - i)](K, A + i * ars, ars, aks, panel, C + i * ldc + j0, ldc, nv, beta);
