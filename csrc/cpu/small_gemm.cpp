@@ -201,9 +201,9 @@ bool small_gemm_available() {
 
 void small_sgemm(bool ta, bool tb, i64 M, i64 N, i64 K, const float* A, i64 lda, const float* B, i64 ldb,
                  float beta, float* C, i64 ldc) {
-  // A last panel of at most kNarrow columns costs a 6-row block nearly as much as a whole panel (the
-  // broadcasts of A, not the FMAs, bound it): when op(A)'s rows run contiguously in k, those columns
-  // go row by row instead.
+  // A last panel of at most kNarrow columns cost 6-row blocks nearly as much as a whole panel
+  // (500×4×100: 24 µs against 27 µs for 500×16×100; docs/native.md §3a): when op(A)'s rows run
+  // contiguously in k, those columns go row by row instead (18 µs).
   const i64 rest = N % kNR, Nb = !ta && rest > 0 && rest <= kNarrow ? N - rest : N;
   if (Nb < N) {
     const i64 Kp = (K + 7) / 8 * 8;
