@@ -18,14 +18,16 @@ namespace cpu {
 #ifdef PYQUIRK_SMALL_GEMM_X86
 namespace {
 
-constexpr i64 kMR = 6, kNR = 16;  // the register block of C
+constexpr i64 kNR = 24;           // columns of a panel of op(B)
+constexpr i64 kMR24 = 4, kMR = 6; // rows of a 4×24 block of C, and of the 6×16 and 6×8 blocks
 constexpr i64 kMC = 48;           // rows of op(A) swept over all panels before the next rows
 constexpr i64 kNarrow = 4;        // a last panel this narrow goes row by row (narrow_rows), if it can
 
 #define PYQUIRK_AVX2 __attribute__((target("avx2,fma")))
 
-// C[0:MR, 0:nv] = op(A)[0:MR, :]·panel (+ beta·C); op(A)[r, k] = A[r·ars + k·aks]. NV = 16 columns
-// in two registers per row, or 8 in one (the last panel when at most 8 of its columns are real).
+// C[0:MR, 0:nv] = op(A)[0:MR, :]·panel (+ beta·C); op(A)[r, k] = A[r·ars + k·aks]. NV = 24 columns
+// in three registers per row (4 rows: twelve accumulators, three loads of B and four broadcasts of A
+// per k), or, for a last panel with at most 16 or 8 real columns, 16 in two or 8 in one (6 rows).
 template <int MR, int NV>
 PYQUIRK_AVX2 void block(i64 K, const float* A, i64 ars, i64 aks, const float* panel, float* C, i64 ldc, i64 nv,
                         float beta) {
@@ -33,17 +35,17 @@ PYQUIRK_AVX2 void block(i64 K, const float* A, i64 ars, i64 aks, const float* pa
   __m256 acc[MR][V];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 2
+#pragma GCC unroll 3
     for (int v = 0; v < V; ++v) acc[r][v] = _mm256_setzero_ps();
   for (i64 k = 0; k < K; ++k) {
     __m256 b[V];
-#pragma GCC unroll 2
+#pragma GCC unroll 3
     for (int v = 0; v < V; ++v) b[v] = _mm256_load_ps(panel + kNR * k + 8 * v);
     const float* a = A + k * aks;
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m256 x = _mm256_broadcast_ss(a + r * ars);
-#pragma GCC unroll 2
+#pragma GCC unroll 3
       for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(x, b[v], acc[r][v]);
     }
   }
@@ -51,7 +53,7 @@ PYQUIRK_AVX2 void block(i64 K, const float* A, i64 ars, i64 aks, const float* pa
     const __m256 bt = _mm256_set1_ps(beta);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 2
+#pragma GCC unroll 3
       for (int v = 0; v < V; ++v) {
         float* c = C + r * ldc + 8 * v;
         _mm256_storeu_ps(c, beta == 0.f ? acc[r][v] : _mm256_fmadd_ps(bt, _mm256_loadu_ps(c), acc[r][v]));
@@ -62,7 +64,7 @@ PYQUIRK_AVX2 void block(i64 K, const float* A, i64 ars, i64 aks, const float* pa
   alignas(32) float t[MR][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 2
+#pragma GCC unroll 3
     for (int v = 0; v < V; ++v) _mm256_store_ps(t[r] + 8 * v, acc[r][v]);
   for (int r = 0; r < MR; ++r) {
     float* c = C + r * ldc;
@@ -77,6 +79,7 @@ PYQUIRK_AVX2 void block(i64 K, const float* A, i64 ars, i64 aks, const float* pa
 using BlockFn = void (*)(i64, const float*, i64, i64, const float*, float*, i64, i64, float);
 constexpr BlockFn kBlocks16[kMR + 1] = {nullptr,        block<1, 16>, block<2, 16>, block<3, 16>,
                                         block<4, 16>,   block<5, 16>, block<6, 16>};
+constexpr BlockFn kBlocks24[kMR24 + 1] = {nullptr, block<1, 24>, block<2, 24>, block<3, 24>, block<4, 24>};
 constexpr BlockFn kBlocks8[kMR + 1] = {nullptr, block<1, 8>, block<2, 8>, block<3, 8>, block<4, 8>, block<5, 8>,
                                        block<6, 8>};
 
@@ -100,7 +103,7 @@ PYQUIRK_AVX2 inline void transpose8(const float* src, i64 ld, float* dst, i64 ld
   }
 }
 
-// op(B) as panels of 16 columns, [panel][k][16], zero past column N; 32-byte aligned.
+// op(B) as panels of kNR columns, [panel][k][kNR], zero past column N; 32-byte aligned.
 PYQUIRK_AVX2 const float* pack_b(bool tb, i64 N, i64 K, const float* B, i64 ldb) {
   static thread_local std::vector<float> store;
   const i64 panels = (N + kNR - 1) / kNR;
@@ -115,18 +118,15 @@ PYQUIRK_AVX2 const float* pack_b(bool tb, i64 N, i64 K, const float* B, i64 ldb)
         const float* b = B + k * ldb + j0;
         float* d = P + kNR * k;
         if (nv == kNR) {
-          _mm256_store_ps(d, _mm256_loadu_ps(b));
-          _mm256_store_ps(d + 8, _mm256_loadu_ps(b + 8));
+          for (i64 g = 0; g < kNR; g += 8) _mm256_store_ps(d + g, _mm256_loadu_ps(b + g));
         } else {
           for (i64 j = 0; j < kNR; ++j) d[j] = j < nv ? b[j] : 0.f;
         }
       }
     } else {  // op(B)[k, j] = B[j, k]: each column of the panel is a row of B
       const i64 k8 = nv == kNR ? K - K % 8 : 0;  // whole panels go by 8×8 transposes
-      for (i64 k = 0; k < k8; k += 8) {
-        transpose8(B + j0 * ldb + k, ldb, P + kNR * k, kNR);
-        transpose8(B + (j0 + 8) * ldb + k, ldb, P + kNR * k + 8, kNR);
-      }
+      for (i64 k = 0; k < k8; k += 8)
+        for (i64 g = 0; g < kNR; g += 8) transpose8(B + (j0 + g) * ldb + k, ldb, P + kNR * k + g, kNR);
       for (i64 j = 0; j < kNR; ++j) {
         const float* b = B + (j0 + j) * ldb;
         for (i64 k = k8; k < K; ++k) P[kNR * k + j] = j < nv ? b[k] : 0.f;
@@ -220,9 +220,10 @@ void small_sgemm(bool ta, bool tb, i64 M, i64 N, i64 K, const float* A, i64 lda,
     for (i64 j0 = 0; j0 < Nb; j0 += kNR) {
       const float* panel = panels + (j0 / kNR) * K * kNR;
       const i64 nv = std::min(kNR, Nb - j0);
-      const BlockFn* blocks = nv <= 8 ? kBlocks8 : kBlocks16;
-      for (i64 i = i0; i < i1; i += kMR)
-        blocks[std::min(kMR, i1 - i)](K, A + i * ars, ars, aks, panel, C + i * ldc + j0, ldc, nv, beta);
+      const BlockFn* blocks = nv <= 8 ? kBlocks8 : nv <= 16 ? kBlocks16 : kBlocks24;
+      const i64 mr = nv <= 16 ? kMR : kMR24;
+      for (i64 i = i0; i < i1; i += mr)
+        blocks[std::min(mr, i1 - i)](K, A + i * ars, ars, aks, panel, C + i * ldc + j0, ldc, nv, beta);
     }
   }
 }

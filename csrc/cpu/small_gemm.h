@@ -2,10 +2,10 @@
 //
 // OpenBLAS packs both operands on every call; on the 100×100×40 GEMMs of a population step its
 // packing copies and C zeroing took a quarter of the step (perf, docs/native.md §3a). This kernel
-// packs only op(B), into 16-column panels, and reads op(A) in place: a 6×16 block of C lives in
-// twelve AVX2 registers while k runs from 0 to K-1 (6×8 for a last panel of at most 8 columns). A
-// last panel of at most 4 columns, when op(A) is not transposed, goes row by row instead, k in
-// vectors of 8 (narrow_rows).
+// packs only op(B), into 24-column panels, and reads op(A) in place: a 4×24 block of C lives in
+// twelve AVX2 registers while k runs from 0 to K-1 (6×16 or 6×8 for a last panel of at most 16 or
+// 8 columns). A last panel of at most 4 columns, when op(A) is not transposed, goes row by row
+// instead, k in vectors of 8 (narrow_rows).
 //
 // Every element of C is one FMA chain over k in order (in a narrow last panel: eight lane chains,
 // k ≡ l mod 8, summed in a fixed order), then at most one FMA with beta·C, so its bits do not depend
