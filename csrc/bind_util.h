@@ -41,13 +41,6 @@ inline std::string shape_str(const py::array& a) {
   return s + (a.ndim() == 1 ? ",)" : ")");
 }
 
-template <class T>
-inline bool all_finite(const T* p, i64 n) {
-  T acc = T(0);  // x·0 is 0 for finite x and NaN otherwise
-  for (i64 i = 0; i < n; ++i) acc += p[i] * T(0);
-  return acc == T(0);
-}
-
 inline bool is_f32(const py::array& a) { return py::isinstance<py::array_t<float>>(a); }
 inline bool is_f64(const py::array& a) { return py::isinstance<py::array_t<double>>(a); }
 
@@ -58,8 +51,8 @@ inline void check_float(const py::array& a, bool f64, const char* name) {
 }
 
 inline void check_finite_array(const py::array& a, bool f64, const char* name) {
-  const bool ok = f64 ? all_finite(static_cast<const double*>(a.data()), a.size())
-                      : all_finite(static_cast<const float*>(a.data()), a.size());
+  const bool ok = f64 ? cpu::all_finite(static_cast<const double*>(a.data()), a.size())
+                      : cpu::all_finite(static_cast<const float*>(a.data()), a.size());
   if (!ok) throw py::value_error(std::string(name) + " contains NaN or infinite values");
 }
 

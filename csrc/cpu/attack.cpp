@@ -3,10 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstdint>
-#include <cstring>
 #include <limits>
-#include <type_traits>
 #include <vector>
 
 #include "cpu/blas.h"
@@ -30,21 +27,6 @@ double sq_norm(const T* a, i64 n) {
   }
   for (i64 i = n4; i < n; ++i) s0 += double(a[i]) * double(a[i]);
   return (s0 + s1) + (s2 + s3);
-}
-
-// Whether no element is a NaN or an infinity: all exponent bits set. Counted on the bits, which the
-// compiler vectorises (a float compare reduced into a bool stays a scalar loop, measured 3× slower).
-template <class T>
-bool all_finite(const T* g, i64 n) {
-  using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-  constexpr U kExp = sizeof(T) == 4 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
-  U bad = 0;
-  for (i64 i = 0; i < n; ++i) {
-    U u;
-    std::memcpy(&u, g + i, sizeof u);
-    bad += (u & kExp) == kExp;
-  }
-  return bad == 0;
 }
 
 // One iteration on a row, in place: steepest step, projection onto the ε-ball around c, clipping.

@@ -54,7 +54,8 @@ void pool_backward(const Unit& u, const T* G, i64 N, i64 S, T* Gin, const std::i
   const i64 C = u.cin, HW = u.ih * u.iw, P = u.oh * u.ow;
   const bool is_max = u.kind == UnitKind::MaxPool;
   const T inv = T(1.0 / static_cast<double>(u.kh * u.kw));
-  parallel_for(fork_ok(N * S * C * (HW + P * u.kh * u.kw)), N * S * C, [&](i64 nsc) { // one (sample, slot, channel) plane each
+  // one (sample, slot, channel) plane per index
+  parallel_for(fork_ok(N * S * C * (HW + P * u.kh * u.kw)), N * S * C, [&](i64 nsc) {
     const i64 n = nsc / (S * C), c = nsc % C;
     T* gi = Gin + nsc * HW;
     const T* go = G + nsc * P;

@@ -103,13 +103,18 @@ PYQUIRK_AVX2 inline void transpose8(const float* src, i64 ld, float* dst, i64 ld
   }
 }
 
+// n floats, 32-byte aligned, in `store` (grown as needed and kept between calls).
+float* aligned_scratch(std::vector<float>& store, i64 n) {
+  const size_t need = static_cast<size_t>(n + 8);
+  if (store.size() < need) store.resize(need);
+  return reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(store.data()) + 31) & ~std::uintptr_t(31));
+}
+
 // op(B) as panels of kNR columns, [panel][k][kNR], zero past column N; 32-byte aligned.
 PYQUIRK_AVX2 const float* pack_b(bool tb, i64 N, i64 K, const float* B, i64 ldb) {
   static thread_local std::vector<float> store;
   const i64 panels = (N + kNR - 1) / kNR;
-  const size_t need = static_cast<size_t>(panels * K * kNR + 8);
-  if (store.size() < need) store.resize(need);
-  float* out = reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(store.data()) + 31) & ~std::uintptr_t(31));
+  float* out = aligned_scratch(store, panels * K * kNR);
   for (i64 p = 0; p < panels; ++p) {
     float* P = out + p * K * kNR;
     const i64 j0 = p * kNR, nv = std::min(kNR, N - j0);
@@ -140,9 +145,7 @@ PYQUIRK_AVX2 const float* pack_b(bool tb, i64 N, i64 K, const float* B, i64 ldb)
 // to 8), zero past K and past nv; 32-byte aligned.
 const float* pack_tail(bool tb, i64 K, i64 j0, i64 nv, const float* B, i64 ldb, i64 Kp) {
   static thread_local std::vector<float> store;
-  const size_t need = static_cast<size_t>(kNarrow * Kp + 8);
-  if (store.size() < need) store.resize(need);
-  float* out = reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(store.data()) + 31) & ~std::uintptr_t(31));
+  float* out = aligned_scratch(store, kNarrow * Kp);
   for (i64 c = 0; c < kNarrow; ++c)
     for (i64 k = 0; k < Kp; ++k)
       out[c * Kp + k] = c < nv && k < K ? (tb ? B[(j0 + c) * ldb + k] : B[k * ldb + j0 + c]) : 0.f;
