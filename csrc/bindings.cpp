@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "bind_util.h"
+#include "cpu/activations.h"
 #include "cpu/blas.h"
 #include "cpu/netspec.h"
 #include "cpu/passes.h"
@@ -111,6 +112,7 @@ py::dict build_info() {
   }
   d["blas"] = blas;
   d["small_gemm"] = pyquirk::cpu::small_gemm_available();
+  d["avx2_loops"] = pyquirk::cpu::avx2_loops();
   d["cuda"] = static_cast<bool>(PYQUIRK_WITH_CUDA);
 #if defined(_OPENMP)
   d["openmp"] = true;

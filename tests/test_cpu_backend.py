@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import pyquirk
 from _tol import assert_close
-from nets import NETS, problem
+from nets import ACTS, NETS, problem
 from pyquirk.nn import (GELU, AvgPool, Conv1d, Conv2d, Dense, Flatten, Gate, Identity, LeakyReLU, MaxPool, Net,
                         ReLU, Sigmoid, Tanh)
 
@@ -198,13 +198,35 @@ def sharded_passes() -> dict:
             "gx": net.input_grad(T, X, y, backend="cpu")}
 
 
-def sharded_passes_in_subprocess(tmp_path, env: dict, check: str = "") -> dict:
-    """:func:`sharded_passes` in a fresh process with ``env`` added to the environment (after the
-    statement ``check``, run there first)."""
+def every_activation_passes() -> dict:
+    """Every pass, in float32 and float64, of a net per activation wide enough for whole vectors of
+    the element-wise loops (and their remainders), and of the conv nets of the catalogue."""
+    out = {}
+    nets = {**{f"mlp67-{a}": Net([Dense(67), make(), Dense(35), make(), Dense(3)], input_shape=(9,))
+               for a, make in ACTS.items()},
+            **{name: NETS[name]() for name in ("cnn1d-gelu", "cnn2d-pools", "cnn2d-relu", "cnn1d-gated")}}
+    for name, net in nets.items():
+        for dtype in DTYPES:
+            rng = np.random.default_rng(5)
+            theta = (0.5 * rng.standard_normal(net.n_params)).astype(dtype)
+            X = rng.standard_normal((29,) + net.input_shape).astype(dtype)
+            y = rng.integers(0, net.n_outputs, 29)
+            V = rng.standard_normal((3, net.n_params)).astype(dtype)
+            key = f"{name} {np.dtype(dtype).name}"
+            out[f"{key} logits"] = net.logits(theta, X, backend="cpu")
+            out[f"{key} loss"], out[f"{key} grad"] = net.loss_and_grad(theta, X, y, backend="cpu")
+            out[f"{key} hvp"] = net.hvp(theta, X, y, V, backend="cpu")
+            out[f"{key} gx"] = net.input_grad(theta, X, y, backend="cpu")
+    return out
+
+
+def sharded_passes_in_subprocess(tmp_path, env: dict, check: str = "", passes: str = "sharded_passes") -> dict:
+    """``passes()`` (a function of this module, :func:`sharded_passes` by default) in a fresh process
+    with ``env`` added to the environment (after the statement ``check``, run there first)."""
     code = (f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r})\n"
-            "import numpy as np\nfrom test_cpu_backend import sharded_passes\n"
+            f"import numpy as np\nfrom test_cpu_backend import {passes}\n"
             f"{check}\n"
-            f"np.savez({str(tmp_path / 'passes.npz')!r}, **sharded_passes())\n")
+            f"np.savez({str(tmp_path / 'passes.npz')!r}, **{passes}())\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
                          env={**os.environ, **env})
     assert out.returncode == 0, out.stderr
@@ -216,6 +238,22 @@ def test_results_do_not_depend_on_the_thread_count(tmp_path):
     one = sharded_passes_in_subprocess(tmp_path, {"OMP_NUM_THREADS": "1"})
     for key, value in sharded_passes().items():
         assert np.array_equal(one[key], value), key
+
+
+def test_avx2_loops_give_the_baseline_bits(tmp_path):
+    """The element-wise loops' AVX2 copy (activations.cpp) and the baseline copy
+    (PYQUIRK_AVX2_LOOPS=0, a subprocess) agree bit for bit, for every activation and layer kind."""
+    from pyquirk import _core
+    has_avx2 = " avx2" in Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else False
+    if _core.build_info()["compiler"].startswith("GCC"):  # the AVX2 copy is built by GCC only
+        assert _core.build_info()["avx2_loops"] == (has_avx2 and os.environ.get("PYQUIRK_AVX2_LOOPS") != "0")
+    base = sharded_passes_in_subprocess(
+        tmp_path, {"PYQUIRK_AVX2_LOOPS": "0"}, passes="every_activation_passes",
+        check="from pyquirk._native import load_core; assert not load_core()[0].build_info()['avx2_loops']")
+    here = every_activation_passes()
+    assert base.keys() == here.keys()
+    for key, value in here.items():
+        assert np.array_equal(base[key], value), key
 
 
 # ------------------------------------------------------------------ threads and processes
