@@ -20,6 +20,8 @@ class BuildInfo(TypedDict):
     """The GEMM provider (SciPy's cython_blas sgemm/dgemm), its library configuration and threading."""
     small_gemm: bool
     """True when float32 GEMMs with K ≤ 1024 and N ≤ 256 run on pyquirk's AVX2 kernel (csrc/cpu/small_gemm.h)."""
+    avx2_loops: bool
+    """True when the element-wise loops run their AVX2 copy (csrc/cpu/activations.cpp; same bits)."""
     cuda: bool
     """True when CMake found a CUDA compiler and built the CUDA parts (``PYQUIRK_CUDA``)."""
     openmp: bool

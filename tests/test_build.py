@@ -17,6 +17,7 @@ BUILD_INFO_KEYS = {
     "cxx_standard": str,
     "blas": str,
     "small_gemm": bool,
+    "avx2_loops": bool,
     "cuda": bool,
     "openmp": bool,
     "version": str,
