@@ -9,9 +9,10 @@
 //
 // Every argument is validated here, before any memory is touched: dtype (float32/float64, the same
 // for every float array; int64 labels), C-contiguity and alignment (rejected, never copied), ranks,
-// shapes against the net description, the member axis (1 or E) and the tangent count, label range,
-// empty arrays, and (unless check_finite=False) NaN/inf in theta, X, V, g and MSE targets. Bad input
-// raises TypeError or ValueError; the passes run with the GIL released.
+// shapes against the net description, the member axis (1 or E) and the tangent count, label range
+// and empty arrays. NaN/inf in theta, X, V, g and MSE targets (unless check_finite=False) are looked
+// for inside the pass, each thread scanning the rows it reads next (cpu/passes.h). Bad input raises
+// TypeError or ValueError; the passes run with the GIL released.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -161,7 +162,7 @@ NetSpec make_spec(const py::list& layers, const py::object& input_shape, const s
 // ---------------------------------------------------------------------------------- validation
 struct Call {
   bool f64 = false;
-  bool has_y = false, has_V = false, has_g = false;
+  bool has_y = false, has_V = false, has_g = false, check_finite = true;
   i64 E = 0, Ex = 1, Ey = 1, Ev = 1, Eg = 1, N = 0, k = 0;
   py::array theta, X, y, V, g;
 };
@@ -254,7 +255,6 @@ Call validate(const NetSpec& net, Pass pass, const py::object& theta_o, const py
         throw py::value_error("y (MSE targets) must have shape [1 or E, N=" + std::to_string(c.N) + ", C=" +
                               std::to_string(C) + "], got " + shape_str(c.y));
       c.Ey = member_axis(c.y, c.E, "y");
-      if (check_finite) check_finite_array(c.y, c.f64, "y");
     }
   }
   if (V_o) {
@@ -276,13 +276,8 @@ Call validate(const NetSpec& net, Pass pass, const py::object& theta_o, const py
       throw py::value_error("g must have shape [1 or E, N=" + std::to_string(c.N) + ", C=" +
                             std::to_string(net.n_outputs) + "], got " + shape_str(c.g));
     c.Eg = member_axis(c.g, c.E, "g");
-    if (check_finite) check_finite_array(c.g, c.f64, "g");
   }
-  if (check_finite) {
-    check_finite_array(c.theta, c.f64, "theta");
-    check_finite_array(c.X, c.f64, "X");
-    if (V_o) check_finite_array(c.V, c.f64, "V");
-  }
+  c.check_finite = check_finite;  // (scanned inside the pass's threads: PassArgs::check_finite)
   pyquirk::cpu::check_pass_size(net, pass, c.N, c.k, c.f64 ? 8 : 4);
   return c;
 }
@@ -293,6 +288,7 @@ py::object execute(const NetSpec& net, Pass pass, const Call& c) {
   pyquirk::cpu::PassArgs<T> a;
   a.theta = static_cast<const T*>(c.theta.data());
   a.X = static_cast<const T*>(c.X.data());
+  a.check_finite = c.check_finite;
   if (c.has_y) {
     if (net.loss == pyquirk::math::Loss::CE) a.labels = static_cast<const std::int64_t*>(c.y.data());
     else a.targets = static_cast<const T*>(c.y.data());
@@ -393,7 +389,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("net_spec", &make_spec, "layers"_a, "input_shape"_a, "loss"_a,
         "Build the net description from one dict record per layer (see pyquirk/backends/cpu.py).");
 
-  const char* finite_doc = " check_finite=False skips the NaN/inf scan (pyquirk.nn.Net has checked already).";
+  const char* finite_doc = " check_finite=False skips the NaN/inf scan (for callers that have made it already).";
   m.def("logits",
         [](const NetSpec& s, const py::object& th, const py::object& X, bool cf) {
           return dispatch(s, Pass::Logits, th, X, nullptr, nullptr, cf);

@@ -39,9 +39,15 @@ def as_float_array(x, name: str, *, dtype=None, ndim: int | Sequence[int] | None
                              f"got shape {arr.shape}")
     if not allow_empty and arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if finite and not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+    if finite:
+        require_finite(arr, name)
     return arr
+
+
+def require_finite(arr: np.ndarray, name: str) -> None:
+    """Raise ValueError naming ``name`` when the float array ``arr`` holds a NaN or an infinity."""
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
 
 
 def as_labels(y, name: str, n_classes: int | None = None, *, allow_empty: bool = False) -> np.ndarray:

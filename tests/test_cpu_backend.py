@@ -191,6 +191,45 @@ def test_population_and_tangent_axes_exact_when_sharded_and_chunked(dtype, small
     assert_close(grad, net.grad(T, X, y, backend="reference"), "fast", dtype, what="sharded grad")
 
 
+def _poisoned(a, index, value=np.nan):
+    out = a.copy()
+    out[index] = value
+    return out
+
+
+def test_the_threads_find_nan_and_inf_anywhere(small_tangent_budget):
+    """The core scans θ, X, V, MSE targets and cotangents inside its items (member × shard × tangent
+    chunk): a NaN or an infinity in any member, shard or chunk, shared or per member, is a ValueError
+    naming the array, the first in the order theta, X, y, V, g; check_finite=False skips the scan."""
+    from pyquirk import _core
+    from pyquirk.backends.cpu import net_spec
+    net, T, X, y, V = sharded_problem()
+    spec = net_spec(net)
+    X1, y1, V1 = X[None], y[None], V[None]
+    XE, yE, VE = np.stack([X] * 3), np.stack([y] * 3), np.stack([V] * 3)
+    cases = [  # (expected name, pass) with one poisoned entry
+        ("theta", lambda: _core.loss_and_grad(spec, _poisoned(T, (2, 7)), X1, y1)),
+        ("X", lambda: _core.logits(spec, T, _poisoned(X1, (0, 1500, 3), np.inf))),    # shared, last shard
+        ("X", lambda: _core.input_grad(spec, T, _poisoned(XE, (1, 900, 0)), yE)),    # member 1
+        ("V", lambda: _core.hvp(spec, T, X1, y1, _poisoned(V1, (0, 4, 11), -np.inf))),  # a later chunk
+        ("V", lambda: _core.hvp(spec, T, X1, y1, _poisoned(VE, (2, 3, 0)))),
+        ("g", lambda: _core.vjp(spec, T, X1, _poisoned(np.ones((3, 1600, 5), T.dtype), (2, 1599, 4)))),
+        ("theta", lambda: _core.hvp(spec, _poisoned(T, (1, 0)), _poisoned(X1, (0, 0, 0)), y1, V1)),
+        ("X", lambda: _core.hvp(spec, T, _poisoned(X1, (0, 5, 5)), y1, _poisoned(V1, (0, 0, 0)))),
+    ]
+    for name, call in cases:
+        with pytest.raises(ValueError, match=f"^{name} contains NaN or infinite values"):
+            call()
+    mse, th, Xm, Ym = problem("mlp-mse", n=30, dtype=np.float32)
+    with pytest.raises(ValueError, match="^y contains NaN"):
+        _core.loss(net_spec(mse), th[None], Xm[None], _poisoned(Ym, (29, 2))[None])
+    z = _core.logits(spec, T, _poisoned(X1, (0, 3, 3)), check_finite=False)  # no scan: NaN flows through
+    assert np.isnan(z[:, 3]).any() and np.isfinite(np.delete(z, 3, axis=1)).all()
+    for bad_T, bad_X, name in ((_poisoned(T[0], 5), X, "theta"), (T[0], _poisoned(X, (9, 9)), "X")):
+        with pytest.raises(ValueError, match=f"^{name} contains NaN"):
+            net.grad(bad_T, bad_X, y, backend="cpu")
+
+
 def sharded_passes() -> dict:
     """grad, hvp and input_grad of :func:`sharded_problem` on the cpu backend."""
     net, T, X, y, V = sharded_problem()
@@ -318,6 +357,9 @@ def test_unknown_layer_types_run_on_the_reference_with_a_warning():
     with pytest.warns(RuntimeWarning, match="MyTanh"):
         g = net.grad(th, X, y, backend="cpu")
     assert np.array_equal(g, net.grad(th, X, y, backend="reference"))
+    for bad_th, bad_X, name in ((_poisoned(th, 2), X, "theta"), (th, _poisoned(X, (1, 1), np.inf), "X")):
+        with pytest.raises(ValueError, match=f"^{name} contains NaN"):  # NumPy scans what the core would have
+            net.hvp(bad_th, bad_X, y, th, backend="cpu")
 
 
 def test_build_info_names_the_blas_and_threads_are_restored():

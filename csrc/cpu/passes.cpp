@@ -209,6 +209,29 @@ Buffers<T> carve_on_arena(const NetSpec& net, Pass pass, i64 N, i64 S) {
   return carve<T>(net, pass, N, S, carver);
 }
 
+// The inputs whose NaN/inf scan (PassArgs::check_finite) failed, as bits; named in this order.
+constexpr const char* kScanned[] = {"theta", "X", "y", "V", "g"};
+
+// The scan of what item `it` reads: θ of its member (by the member's first item), its samples of X,
+// MSE targets and cotangents (by the first tangent chunk), its tangents (by the first shard). An
+// array shared by all members (E of 1) is scanned by member 0's items only. Returns kScanned bits.
+template <class T>
+unsigned scan_item(const NetSpec& net, const PassArgs<T>& a, const Item& it) {
+  const i64 P = net.n_params, C = net.n_outputs, n = it.n1 - it.n0;
+  const auto mine = [&](i64 Em) { return Em > 1 || it.e == 0; };
+  const auto rows = [&](i64 Em, i64 width) { return ((Em > 1 ? it.e : 0) * a.N + it.n0) * width; };
+  const bool first_chunk = it.t0 == 0, first_shard = it.shard == 0;
+  unsigned bad = 0;
+  if (first_shard && first_chunk && !all_finite(a.theta + it.e * P, P)) bad |= 1u;
+  if (first_chunk && mine(a.Ex) && !all_finite(a.X + rows(a.Ex, net.in_size), n * net.in_size)) bad |= 2u;
+  if (a.targets && first_chunk && mine(a.Ey) && !all_finite(a.targets + rows(a.Ey, C), n * C)) bad |= 4u;
+  if (a.V && first_shard && mine(a.Ev) &&
+      !all_finite(a.V + ((a.Ev > 1 ? it.e : 0) * a.k + it.t0) * P, (it.t1 - it.t0) * P))
+    bad |= 8u;
+  if (a.cotangent && first_chunk && mine(a.Eg) && !all_finite(a.cotangent + rows(a.Eg, C), n * C)) bad |= 16u;
+  return bad;
+}
+
 template <class T>
 void run_item(const NetSpec& net, Pass pass, const PassArgs<T>& a, const Item& it, T* pgrad) {
   const i64 N = it.n1 - it.n0, P = net.n_params, C = net.n_outputs, in = net.in_size;
@@ -324,8 +347,14 @@ void run_pass(const NetSpec& net, Pass pass, const PassArgs<T>& a) {
     T* base = it.shard == 0 ? pout : partial + (it.shard - 1) * a.E * rows * P;
     return base + (it.e * rows + it.t0) * P;
   };
-  checked_items(static_cast<i64>(items.size()), threads,
-                [&](i64 i) { run_item(net, pass, a, items[i], pgrad(items[i])); });
+  std::atomic<unsigned> bad{0};
+  checked_items(static_cast<i64>(items.size()), threads, [&](i64 i) {
+    const unsigned b = a.check_finite ? scan_item(net, a, items[i]) : 0u;
+    if (b) bad.fetch_or(b);  // (the results are dropped: no need to compute them)
+    else run_item(net, pass, a, items[i], pgrad(items[i]));
+  });
+  for (unsigned i = 0, b = bad.load(); b; ++i)
+    if (b & (1u << i)) throw std::invalid_argument(std::string(kScanned[i]) + " contains NaN or infinite values");
   // Shards 1.. are added to shard 0 in order, in blocks spread over the team.
   const i64 total = a.E * rows * P, block = 1 << 18;
   if (pout && nshards > 1)

@@ -29,6 +29,10 @@ struct PassArgs {
   const T* V = nullptr;                  // [Ev, k, P] (HVP)
   const T* cotangent = nullptr;          // [Eg, N, C] (VJP): ∂(something)/∂logits
   i64 E = 1, Ex = 1, Ey = 1, Ev = 1, Eg = 1, N = 0, k = 0;
+  // Scan the inputs for NaN/inf inside the items, each item the rows it reads next (a shared array
+  // once); run_pass then throws std::invalid_argument naming the first bad one, in the order theta,
+  // X, y (MSE targets), V, g.
+  bool check_finite = false;
   // outputs, by pass
   T* logits = nullptr;     // [E, N, C]   logits, input_grad
   T* losses = nullptr;     // [E, N]      loss, grad (per sample)

@@ -22,6 +22,7 @@ import numpy as np
 from . import reference
 from .reference_kernels import L2_STEP_FLOOR
 from .._native import load_core
+from .._validate import require_finite
 from ..nn import layers as L
 
 # STYLE 4: a missing or broken _core makes this backend unavailable, never pyquirk
@@ -136,61 +137,76 @@ def _members(a):
 
 
 # ------------------------------------------------------------------------------------- the passes
-# Net has validated dtypes, shapes, label range and finiteness already, so the NaN/inf scan is off;
-# _core still checks everything it indexes with.
-def logits(net, theta, X):
-    """``[E, N, C]``. Twin: :func:`pyquirk.backends.reference.logits`."""
+# Net has validated dtypes, shapes and label range; _core still checks everything it indexes with.
+# The NaN/inf scan of θ and X is the core's: each of its threads scans the rows it reads next, where
+# NumPy's scan before the call took 12 % of an E = 64 population step (docs/native.md §5). Net asks
+# for it with check_finite=True; callers that scanned with NumPy already leave it False.
+SCANS_FINITE = True
+
+
+def _spec_or_scan(net, check_finite, theta, X):
+    """``net``'s description for _core; ``None`` (the reference runs it) after NumPy's scan of θ and X
+    when ``check_finite``, which the core would have made."""
     spec = net_spec(net)
+    if spec is None and check_finite:
+        require_finite(theta, "theta")
+        require_finite(X, "X")
+    return spec
+
+
+def logits(net, theta, X, check_finite=False):
+    """``[E, N, C]``. Twin: :func:`pyquirk.backends.reference.logits`."""
+    spec = _spec_or_scan(net, check_finite, theta, X)
     if spec is None:
         return reference.logits(net, theta, X)
-    return _core.logits(spec, _c(theta), _c(X), check_finite=False)
+    return _core.logits(spec, _c(theta), _c(X), check_finite=check_finite)
 
 
-def loss(net, theta, X, y):
+def loss(net, theta, X, y, check_finite=False):
     """Per-sample losses ``[E, N]``. Twin: :func:`pyquirk.backends.reference.loss`."""
-    spec = net_spec(net)
+    spec = _spec_or_scan(net, check_finite, theta, X)
     if spec is None:
         return reference.loss(net, theta, X, y)
-    return _core.loss(spec, _c(theta), _c(X), _c(y), check_finite=False)
+    return _core.loss(spec, _c(theta), _c(X), _c(y), check_finite=check_finite)
 
 
-def loss_and_grad(net, theta, X, y):
+def loss_and_grad(net, theta, X, y, check_finite=False):
     """Mean loss ``[E]`` and its gradient ``[E, P]``. Twin: :func:`pyquirk.backends.reference.loss_and_grad`."""
-    spec = net_spec(net)
+    spec = _spec_or_scan(net, check_finite, theta, X)
     if spec is None:
         return reference.loss_and_grad(net, theta, X, y)
-    losses, grad = _core.loss_and_grad(spec, _c(theta), _c(X), _c(y), check_finite=False)
+    losses, grad = _core.loss_and_grad(spec, _c(theta), _c(X), _c(y), check_finite=check_finite)
     return losses.mean(axis=-1), grad  # the mean as Net.loss takes it, so the two agree bit for bit
 
 
-def vjp(net, theta, X, g):
+def vjp(net, theta, X, g, check_finite=False):
     """``∂/∂θ Σ g·z`` for a cotangent ``g: [E, N, C]`` on the logits -> ``[E, P]``.
 
     Twin: :func:`pyquirk.backends.reference.vjp`.
     """
-    spec = net_spec(net)
+    spec = _spec_or_scan(net, check_finite, theta, X)
     if spec is None:
         return reference.vjp(net, theta, X, g)
-    return _core.vjp(spec, _c(theta), _c(X), _members(g), check_finite=False)
+    return _core.vjp(spec, _c(theta), _c(X), _members(g), check_finite=check_finite)
 
 
-def hvp(net, theta, X, y, V):
+def hvp(net, theta, X, y, V, check_finite=False):
     """Exact ``H v`` for ``V: [E, k, P]`` -> ``[E, k, P]``; the k tangents share one primal pass.
 
     Twin: :func:`pyquirk.backends.reference.hvp`.
     """
-    spec = net_spec(net)
+    spec = _spec_or_scan(net, check_finite, theta, X)
     if spec is None:
         return reference.hvp(net, theta, X, y, V)
-    return _core.hvp(spec, _c(theta), _c(X), _c(y), _members(V), check_finite=False)
+    return _core.hvp(spec, _c(theta), _c(X), _c(y), _members(V), check_finite=check_finite)
 
 
-def input_grad(net, theta, X, y):
+def input_grad(net, theta, X, y, check_finite=False):
     """Logits ``[E, N, C]`` and ``∂l_n/∂x_n`` ``[E, N, *in]``. Twin: :func:`pyquirk.backends.reference.input_grad`."""
-    spec = net_spec(net)
+    spec = _spec_or_scan(net, check_finite, theta, X)
     if spec is None:
         return reference.input_grad(net, theta, X, y)
-    return _core.input_grad(spec, _c(theta), _c(X), _c(y), check_finite=False)
+    return _core.input_grad(spec, _c(theta), _c(X), _c(y), check_finite=check_finite)
 
 
 # ---------------------------------------------------------------------- beyond the engine's passes

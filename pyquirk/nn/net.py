@@ -179,6 +179,18 @@ class Net:
         X3 = self._X(X, theta2, finite)
         return theta2, X3, (None if y is None else self._y(y, X3, theta2))
 
+    def _backend(self, backend, theta, X, y=None, finite=True):
+        """Validate θ, X (and y) for a pass: ``(backend module, kwargs for its pass, t, X3, y3)``.
+
+        NumPy looks for NaN/inf in θ and X here, unless the backend scans them itself
+        (``SCANS_FINITE``: the cpu backend, in the threads that read them next); then the wish
+        ``finite`` goes to it as ``check_finite``.
+        """
+        mod = backends.get(backend)
+        native = getattr(mod, "SCANS_FINITE", False)
+        t, X3, y3 = self._prepare(theta, X, y, finite and not native)
+        return mod, ({"check_finite": finite} if native else {}), t, X3, y3
+
     @staticmethod
     def _squeeze(out, theta):
         return out[0] if np.ndim(theta) == 1 else out
@@ -186,19 +198,19 @@ class Net:
     # ---------------------------------------------------------------- passes
     def logits(self, theta, X, backend: str | None = None) -> np.ndarray:
         """Logits ``[N, C]`` (or ``[E, N, C]`` for θ ``[E, P]``)."""
-        t, X3, _ = self._prepare(theta, X)
-        return self._squeeze(backends.get(backend).logits(self, t, X3), theta)
+        mod, kw, t, X3, _ = self._backend(backend, theta, X)
+        return self._squeeze(mod.logits(self, t, X3, **kw), theta)
 
     def loss(self, theta, X, y, per_sample: bool = False, backend: str | None = None):
         """Mean loss (scalar, or ``[E]``); ``per_sample=True`` gives ``[N]`` (or ``[E, N]``)."""
-        t, X3, y3 = self._prepare(theta, X, y)
-        losses = backends.get(backend).loss(self, t, X3, y3)
+        mod, kw, t, X3, y3 = self._backend(backend, theta, X, y)
+        losses = mod.loss(self, t, X3, y3, **kw)
         return self._squeeze(losses if per_sample else losses.mean(axis=-1), theta)
 
     def loss_and_grad(self, theta, X, y, backend: str | None = None):
         """(mean loss, ∇θ mean loss): scalar and ``[P]``, or ``[E]`` and ``[E, P]``."""
-        t, X3, y3 = self._prepare(theta, X, y)
-        loss, grad = backends.get(backend).loss_and_grad(self, t, X3, y3)
+        mod, kw, t, X3, y3 = self._backend(backend, theta, X, y)
+        loss, grad = mod.loss_and_grad(self, t, X3, y3, **kw)
         return self._squeeze(loss, theta), self._squeeze(grad, theta)
 
     def grad(self, theta, X, y, backend: str | None = None) -> np.ndarray:
@@ -216,15 +228,13 @@ class Net:
         Returns:
             ``[P]`` or ``[E, P]``.
         """
-        t, X3, _ = self._prepare(theta, X)
+        mod, kw, t, X3, _ = self._backend(backend, theta, X)
         g = as_float_array(g, "g", dtype=t.dtype, ndim=(2, 3))
         expected = (t.shape[0], X3.shape[1], self.n_outputs)
         if g.shape[-2:] != expected[1:] or (g.ndim == 3 and g.shape[0] != expected[0]):
             raise ValueError(f"g must have shape {list(expected[1:])} or {list(expected)}, got {g.shape}")
         g3 = np.broadcast_to(g, expected)
-        mod = backends.get(backend)
-        # a backend without a native vjp uses the reference pass, which is exact
-        out = (mod.vjp if hasattr(mod, "vjp") else backends.get("reference").vjp)(self, t, X3, g3)
+        out = mod.vjp(self, t, X3, g3, **kw)
         return self._squeeze(out, theta)
 
     def hvp(self, theta, X, y, V, backend: str | None = None) -> np.ndarray:
@@ -235,14 +245,14 @@ class Net:
         Returns:
             ``H V`` with V's shape, with a leading ``E`` axis when θ is ``[E, P]``.
         """
-        t, X3, y3 = self._prepare(theta, X, y)
+        mod, kw, t, X3, y3 = self._backend(backend, theta, X, y)
         V = as_float_array(V, "V", dtype=t.dtype, ndim=(1, 2, 3))
         self._check_p(V.shape, "V")
         if V.ndim == 3 and (np.ndim(theta) != 2 or V.shape[0] != t.shape[0]):
             raise ValueError(f"V of shape {V.shape} needs θ of shape [{V.shape[0]}, P]")
         V2 = V.reshape(-1, self.n_params)  # shared tangents become a broadcast view, no copy
         V3 = V if V.ndim == 3 else np.broadcast_to(V2, (t.shape[0],) + V2.shape)
-        out = backends.get(backend).hvp(self, t, X3, y3, V3)
+        out = mod.hvp(self, t, X3, y3, V3, **kw)
         if V.ndim == 1:
             out = out[:, 0]
         return self._squeeze(out, theta)
@@ -257,14 +267,14 @@ class Net:
         skips the NaN/inf scan of θ and X (as in SciPy: for a loop whose inputs are finite by
         construction, e.g. an attack's iterates; non-finite input then gives non-finite output).
         """
-        t, X3, y3 = self._prepare(theta, X, y if target is None else target, check_finite)
-        z, gx = backends.get(backend).input_grad(self, t, X3, y3)
+        mod, kw, t, X3, y3 = self._backend(backend, theta, X, y if target is None else target, check_finite)
+        z, gx = mod.input_grad(self, t, X3, y3, **kw)
         gx = gx if np.ndim(X) > len(self.input_shape) + 1 or np.ndim(theta) == 2 else gx[0]
         return (self._squeeze(z, theta), gx) if with_logits else gx
 
     def accuracy(self, theta, X, y, backend: str | None = None):
         """Fraction of correct arg-max predictions: scalar, or ``[E]``."""
-        t, X3, y3 = self._prepare(theta, X, y)
-        z = backends.get(backend).logits(self, t, X3)
+        mod, kw, t, X3, y3 = self._backend(backend, theta, X, y)
+        z = mod.logits(self, t, X3, **kw)
         labels = y3 if y3.ndim == 2 else y3.argmax(-1)
         return self._squeeze((z.argmax(-1) == labels).mean(axis=-1), theta)
