@@ -185,6 +185,8 @@ def _choose_restart(m, s, compat):
 def _pick(a, idx):
     """``a[k, idx[k, n], n, ...]`` for ``a: [K, R, N, ...]``, ``idx: [K, N]`` -> ``[K, N, ...]``."""
     K, R, N = a.shape[:3]
+    if R == 1:  # idx is all 0: a plain copy, not a gather
+        return a[:, 0].copy()
     return a[np.arange(K)[:, None], idx, np.arange(N)[None, :]]
 
 
@@ -274,8 +276,8 @@ def attack(model: Model, X, y, eps=None, *, kind: str = "pgd", norm="linf", step
     s_last = won(z, lab, targeted)
     r_star = _choose_restart(m_last, s_last, compat)
     r_best = mb.argmax(1)
-    x_adv, z_adv, x_best, z_best = _pick(x, r_star), _pick(z, r_star), _pick(xb, r_best), _pick(zb, r_best)
-    success = won(z_adv, lab, targeted)
+    x_adv, x_best, z_best = _pick(x, r_star), _pick(xb, r_best), _pick(zb, r_best)
+    success = _pick(s_last, r_star)  # = won(z_adv) (and below, margin = margins(z_adv)): row by row
 
     # ---- minimal ε over the grid, refined by bisection
     clean_won = won(z_clean, lab, targeted)
@@ -293,7 +295,7 @@ def attack(model: Model, X, y, eps=None, *, kind: str = "pgd", norm="linf", step
     return AttackResult(
         eps=eps, y=y, target=tgt, x_adv=x_adv.reshape(shp), x_best=x_best.reshape(shp),
         success=success, success_best=won(z_best, lab, targeted),
-        margin=margins(z_adv, lab, targeted), margin_best=_pick(mb, r_best),
+        margin=_pick(m_last, r_star), margin_best=_pick(mb, r_best),
         norm_adv=perturbation_norms(x_adv, x0f, norm), norm_best=perturbation_norms(x_best, x0f, norm),
         restart_margin=m_last, chosen_restart=r_star.astype(np.int64),
         clean_pred=z_clean.argmax(-1), min_eps=min_eps, min_eps_grid=min_eps_grid,
