@@ -123,8 +123,8 @@ def won(z, labels, targeted: bool) -> np.ndarray:
 
 def perturbation_norms(x, x0, norm: str) -> np.ndarray:
     """``‖x − x0‖_p`` over all feature dims, float64: ``x: [..., N, D]``, ``x0: [N, D]`` -> ``[..., N]``."""
-    d = np.asarray(x, dtype=np.float64) - np.asarray(x0, dtype=np.float64)
-    return np.abs(d).max(-1) if norm == "linf" else np.sqrt(np.square(d).sum(-1))
+    d = np.subtract(x, x0, dtype=np.float64)  # each operand cast first, then one float64 array, reused
+    return np.abs(d, out=d).max(-1) if norm == "linf" else np.sqrt(np.square(d, out=d).sum(-1))
 
 
 __all__ = ["check_norm", "check_eps", "seed_of", "check_step", "resolve_targets", "margins", "won",
