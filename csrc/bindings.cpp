@@ -26,7 +26,6 @@
 #include <vector>
 
 #include "bind_util.h"
-#include "cpu/activations.h"
 #include "cpu/blas.h"
 #include "cpu/netspec.h"
 #include "cpu/passes.h"

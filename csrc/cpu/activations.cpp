@@ -5,21 +5,8 @@
 #include <cstring>
 #include <vector>
 
-// This file is compiled twice (CMakeLists.txt): once for the baseline ISA (namespace `base`) and,
-// with GCC on x86-64, once more with PYQUIRK_ISA_AVX2 (namespace `avx2`), whose loops the pragma
-// below compiles for AVX2. The public functions at the bottom (in the baseline copy) pick the AVX2
-// copy at run time when the CPU has it. The pragma comes after every #include, so only this file's
-// own functions get AVX2 code: inline and template code from the headers stays baseline in both
-// copies (no AVX2 instruction can leak into a shared definition). AVX2 has no FMA, so no product
-// and sum are contracted in either copy, and both give the same bits (tests/test_cpu_backend.py).
-// Measured in one process (docs/native.md §9): PGD loop and input gradient −8 %, population step
-// −7 %, HVP −6 %.
-#ifdef PYQUIRK_ISA_AVX2
-#pragma GCC target("avx2")
-#define PYQUIRK_ISA avx2
-#else
-#define PYQUIRK_ISA base
-#endif
+#include "cpu/isa.h"  // last: this file is compiled twice (isa.h). Measured in one process
+// (docs/native.md §3): PGD loop and input gradient −8 %, population step −7 %, HVP −6 %.
 
 namespace pyquirk {
 namespace cpu {
@@ -161,7 +148,6 @@ PYQUIRK_INSTANTIATE(double)
 }  // namespace PYQUIRK_ISA
 
 #ifndef PYQUIRK_ISA_AVX2  // the public functions, once
-#ifdef PYQUIRK_AVX2_LOOPS
 namespace avx2 {  // the other copy of this file
 template <class T>
 void bias_act_forward(math::Act, double, T*, T*, i64, i64, i64, i64, const T*, const T*, i64);
@@ -170,10 +156,6 @@ void act_backward(math::Act, double, const T*, const T*, T*, i64, i64, i64);
 template <class T>
 void bias_grad(const T*, i64, i64, i64, i64, i64, T*, i64);
 }  // namespace avx2
-#define PYQUIRK_PICK(fn) (avx2_loops() ? avx2::fn<T> : base::fn<T>)
-#else
-#define PYQUIRK_PICK(fn) base::fn<T>
-#endif
 
 bool avx2_loops() {
 #ifdef PYQUIRK_AVX2_LOOPS
@@ -192,20 +174,19 @@ bool avx2_loops() {
 template <class T>
 void bias_act_forward(math::Act act, double slope, T* Z, T* A, i64 N, i64 S, i64 C, i64 Pc, const T* b,
                       const T* db, i64 db_stride) {
-  PYQUIRK_PICK(bias_act_forward)(act, slope, Z, A, N, S, C, Pc, b, db, db_stride);
+  PYQUIRK_PICK(bias_act_forward<T>)(act, slope, Z, A, N, S, C, Pc, b, db, db_stride);
 }
 
 template <class T>
 void act_backward(math::Act act, double slope, const T* Z, const T* G, T* Gin, i64 N, i64 S, i64 F) {
-  PYQUIRK_PICK(act_backward)(act, slope, Z, G, Gin, N, S, F);
+  PYQUIRK_PICK(act_backward<T>)(act, slope, Z, G, Gin, N, S, F);
 }
 
 template <class T>
 void bias_grad(const T* G, i64 N, i64 S, i64 C, i64 Pc, i64 s0, T* out, i64 out_stride) {
-  PYQUIRK_PICK(bias_grad)(G, N, S, C, Pc, s0, out, out_stride);
+  PYQUIRK_PICK(bias_grad<T>)(G, N, S, C, Pc, s0, out, out_stride);
 }
 
-#undef PYQUIRK_PICK
 PYQUIRK_INSTANTIATE(float)
 PYQUIRK_INSTANTIATE(double)
 #endif

@@ -25,10 +25,6 @@ void bias_act_forward(math::Act act, double slope, T* Z, T* A, i64 N, i64 S, i64
 template <class T>
 void act_backward(math::Act act, double slope, const T* Z, const T* G, T* Gin, i64 N, i64 S, i64 F);
 
-// Whether the loops below run their AVX2 copy (activations.cpp): when the build has one, the CPU
-// supports AVX2 and PYQUIRK_AVX2_LOOPS is not "0". Either copy gives the same bits.
-bool avx2_loops();
-
 // Bias gradients summed over samples and positions:
 //   out[(s − s0)·out_stride + c] = Σ_n Σ_p G[n, s, c, p]   for s = s0..S−1.
 template <class T>

@@ -70,5 +70,9 @@ inline bool all_finite(const T* p, i64 n) {
 // Threads a pass may use: OpenMP's count (OMP_NUM_THREADS), else the hardware's.
 int max_threads();  // threads.cpp
 
+// Whether the files compiled twice (cpu/isa.h) run their AVX2 copy: the build has one, the CPU
+// supports AVX2 and PYQUIRK_AVX2_LOOPS is not "0" (activations.cpp). Either copy gives the same bits.
+bool avx2_loops();
+
 }  // namespace cpu
 }  // namespace pyquirk
