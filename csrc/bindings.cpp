@@ -362,7 +362,8 @@ PYBIND11_MODULE(_core, m) {
   using namespace pybind11::literals;
   m.doc() = "pyquirk native core (C++/CUDA): the engine's passes on the CPU. See docs/native.md.";
   m.def("build_info", &build_info,
-        "How this _core was built: dict with keys compiler, cxx_standard, blas, small_gemm, avx2_loops, cuda, openmp, version.");
+        "How this _core was built: dict with keys compiler, cxx_standard, blas, small_gemm, avx2_loops, "
+        "cuda, openmp, version.");
   m.attr("__version__") = PYQUIRK_VERSION;
 
   // module_local: the type stays this module's own, so two builds of _core can be loaded into one
