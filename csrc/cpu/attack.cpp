@@ -104,7 +104,7 @@ template <class T>
 bool run_attack(const NetSpec& net, const AttackArgs<T>& a) {
   SingleThreadedBlas blas_guard;
   const int threads = SingleThreadedBlas::jobs_parallel() ? max_threads() : 1;
-  const i64 shards = shard_count(net, a.N);
+  const i64 shards = shard_count(net, Pass::InputGrad, a.N, sizeof(T));
   std::atomic<bool> failed{false};
   checked_items(a.E * shards, threads, [&](i64 i) {
     const i64 e = i / shards, j = i % shards, n0 = a.N * j / shards, n1 = a.N * (j + 1) / shards;

@@ -14,6 +14,7 @@
 #include "cpu/tangents.h"
 #include "cpu/loss.h"
 #include "cpu/pool.h"
+#include "cpu/small_gemm.h"
 #include "cpu/threads.h"
 #include "cpu/workspace.h"
 
@@ -282,12 +283,26 @@ void run_item(const NetSpec& net, Pass pass, const PassArgs<T>& a, const Item& i
 
 }  // namespace
 
-// Shards of the batch, by a rule on N and the net alone (so every member, tangent chunk and thread
-// count sees the same sums): a power of two, each shard at least 400 samples and 8 MFLOP of forward
-// GEMMs (every GEMM of a shard repacks its shared operand, the weights, so shards stay large; the
-// members, tangent chunks and slots give the rest of the parallelism).
-i64 shard_count(const NetSpec& net, i64 N) {
-  const double min_size = std::max(400.0, 8e6 / std::max(net.flops_per_sample, 1.0));
+// Whether every GEMM of the net's passes in this dtype runs on the small-GEMM kernel: float32, and
+// every parameter unit a Dense layer whose forward and input-gradient products have its shapes.
+bool small_kernel_net(const NetSpec& net, size_t itemsize) {
+  if (itemsize != sizeof(float) || !small_gemm_available()) return false;
+  for (const Unit& u : net.units)
+    if (u.has_params() && (u.kind != UnitKind::Dense || !small_gemm_shape(u.cout, u.ck) || !small_gemm_shape(u.ck, u.cout)))
+      return false;
+  return true;
+}
+
+// Shards of the batch, by a rule on N, the net, the pass and the dtype alone (so every member,
+// tangent chunk and thread count sees the same sums): a power of two, each shard at least 400
+// samples and 8 MFLOP of forward GEMMs (every GEMM of a shard repacks its shared operand, the
+// weights, so shards stay large; the members, tangent chunks and slots give the rest of the
+// parallelism). An HVP on a net that runs wholly on the small-GEMM kernel takes shards half that
+// size: the kernel has no cache blocking of its own, and the HVP's slot layout doubles the
+// activations, so smaller shards keep an item's operands nearer the core (docs/native.md §3).
+i64 shard_count(const NetSpec& net, Pass pass, i64 N, size_t itemsize) {
+  const double scale = pass == Pass::Hvp && small_kernel_net(net, itemsize) ? 0.5 : 1.0;
+  const double min_size = scale * std::max(400.0, 8e6 / std::max(net.flops_per_sample, 1.0));
   i64 n = 1;
   while (n < 16 && static_cast<double>(N) >= 2.0 * n * min_size) n *= 2;
   return n;
@@ -316,7 +331,7 @@ template <class T>
 void run_pass(const NetSpec& net, Pass pass, const PassArgs<T>& a) {
   SingleThreadedBlas blas_guard;
   const int threads = SingleThreadedBlas::jobs_parallel() ? max_threads() : 1;
-  const i64 P = net.n_params, nshards = shard_count(net, a.N);
+  const i64 P = net.n_params, nshards = shard_count(net, pass, a.N, sizeof(T));
   // Tangent chunks: as many tangents as the scratch budget allows, and enough chunks to keep every
   // thread busy when members and shards alone do not (each chunk repeats the primal pass).
   i64 kc = 0, rows = 1;

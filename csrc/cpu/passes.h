@@ -47,9 +47,10 @@ void check_pass_size(const NetSpec& net, Pass pass, i64 N, i64 k, size_t itemsiz
 template <class T>
 void run_pass(const NetSpec& net, Pass pass, const PassArgs<T>& args);
 
-// The batch shards of a pass on N samples (a rule on N and the net alone): shard j of n holds
-// samples [N·j/n, N·(j+1)/n). Parameter gradients of the shards are added in shard order.
-i64 shard_count(const NetSpec& net, i64 N);
+// The batch shards of a pass on N samples (a rule on N, the net, the pass and the dtype alone):
+// shard j of n holds samples [N·j/n, N·(j+1)/n). Parameter gradients of the shards are added in
+// shard order.
+i64 shard_count(const NetSpec& net, Pass pass, i64 N, size_t itemsize);
 
 // One shard of the input-gradient pass, on the calling thread: for samples X [n, *in] of one member
 // (θ [P]) and their CE labels [n] (or MSE targets [n, C]), the logits [n, C] and ∂l_i/∂x_i [n, *in]: what
