@@ -89,11 +89,27 @@ size_t bytes_for(const NetSpec& net, Pass pass, i64 N, i64 S, size_t itemsize) {
   return itemsize == 4 ? carve_bytes<float>(net, pass, N, S) : carve_bytes<double>(net, pass, N, S);
 }
 
-// Tangents per chunk: all k unless their scratch would pass the tangent budget.
+// Whether every GEMM of the net's passes in this dtype runs on the small-GEMM kernel: float32, and
+// every parameter unit a Dense layer whose forward and input-gradient products have its shapes.
+bool small_kernel_net(const NetSpec& net, size_t itemsize) {
+  if (itemsize != sizeof(float) || !small_gemm_available()) return false;
+  for (const Unit& u : net.units)
+    if (u.has_params() && (u.kind != UnitKind::Dense || !small_gemm_shape(u.cout, u.ck) || !small_gemm_shape(u.ck, u.cout)))
+      return false;
+  return true;
+}
+
+// An item's scratch on a small-kernel net: about 3 MiB keeps its slot arrays near the core (k = 16
+// on MLP 40-100-100-10 in chunks of 4 tangents: 0.92 of the time in one chunk, docs/native.md §3).
+constexpr size_t kSmallKernelItemBytes = size_t(3) << 20;
+
+// Tangents per chunk: all k unless their scratch would pass the tangent budget (or, on a net that
+// runs wholly on the small-GEMM kernel, kSmallKernelItemBytes).
 i64 tangent_chunk(const NetSpec& net, i64 N, i64 k, size_t itemsize) {
   const size_t one = bytes_for(net, Pass::Hvp, N, 1, itemsize);
   const size_t per = bytes_for(net, Pass::Hvp, N, 2, itemsize) - one;
-  const size_t budget = g_tangent_budget.load();
+  size_t budget = g_tangent_budget.load();
+  if (small_kernel_net(net, itemsize)) budget = std::min(budget, kSmallKernelItemBytes);
   if (per == 0) return k;
   const size_t fit = budget > one ? (budget - one) / per : 0;
   return std::max<i64>(1, std::min<i64>(k, static_cast<i64>(fit)));
@@ -282,16 +298,6 @@ void run_item(const NetSpec& net, Pass pass, const PassArgs<T>& a, const Item& i
 }
 
 }  // namespace
-
-// Whether every GEMM of the net's passes in this dtype runs on the small-GEMM kernel: float32, and
-// every parameter unit a Dense layer whose forward and input-gradient products have its shapes.
-bool small_kernel_net(const NetSpec& net, size_t itemsize) {
-  if (itemsize != sizeof(float) || !small_gemm_available()) return false;
-  for (const Unit& u : net.units)
-    if (u.has_params() && (u.kind != UnitKind::Dense || !small_gemm_shape(u.cout, u.ck) || !small_gemm_shape(u.ck, u.cout)))
-      return false;
-  return true;
-}
 
 // Shards of the batch, by a rule on N, the net, the pass and the dtype alone (so every member,
 // tangent chunk and thread count sees the same sums): a power of two, each shard at least 400
