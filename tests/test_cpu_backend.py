@@ -191,6 +191,25 @@ def test_population_and_tangent_axes_exact_when_sharded_and_chunked(dtype, small
     assert_close(grad, net.grad(T, X, y, backend="reference"), "fast", dtype, what="sharded grad")
 
 
+def test_net_hands_ready_arrays_to_the_core_as_they_are():
+    """θ, X and int64 labels that the core takes as they are go to it as views (Net._native_ready);
+    other inputs are converted by NumPy first. Both ways give the same bits, and the same words for
+    a bad label, which only the core checks on this backend."""
+    net, T, X, y, V = sharded_problem()
+    assert net._native_ready(T[0], X, y) and net._native_ready(T, X, y) and net._native_ready(T, X[None], y[None])
+    for theta, data, labels in [(T[0], X.astype(np.float64), y), (T[0], X, y.astype(np.int32)), (T[0].tolist(), X, y),
+                                (T[0], X, y[None]), (T[0], X[None], y[None]), (T, X[None], y)]:
+        assert not net._native_ready(theta, data, labels)
+    slow = dict(X=X.tolist(), y=y.astype(np.int32))
+    for theta in (T[0], T):
+        assert np.array_equal(net.hvp(theta, X, y, V, backend="cpu"), net.hvp(theta, **slow, V=V, backend="cpu"))
+        assert np.array_equal(net.grad(theta, X, y, backend="cpu"), net.grad(theta, **slow, backend="cpu"))
+    for labels, words in [(y - 5, r"negative label \(-5\)"), (y + 3, "label 7 but there are only 5 classes")]:
+        for form in (labels, labels.astype(np.int32)):
+            with pytest.raises(ValueError, match=words):
+                net.loss(T[0], X, form, backend="cpu")
+
+
 def _poisoned(a, index, value=np.nan):
     out = a.copy()
     out[index] = value

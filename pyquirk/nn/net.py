@@ -156,14 +156,15 @@ class Net:
             X = X[None]
         return X
 
-    def _y(self, y, X, theta):
+    def _y(self, y, X, theta, native=False):
         N = X.shape[1]
         if self.loss_fn.label_kind == "class" or np.asarray(y).dtype.kind in "iu":
-            y = as_labels(y, "y", self.n_outputs)
-            if self.loss_fn.label_kind == "target":
+            one_hot = self.loss_fn.label_kind == "target"
+            y = as_labels(y, "y", None if native and not one_hot else self.n_outputs)
+            if one_hot:
                 y = np.eye(self.n_outputs, dtype=theta.dtype)[y]
         else:
-            y = as_float_array(y, "y", dtype=theta.dtype)
+            y = as_float_array(y, "y", dtype=theta.dtype, finite=not native)
         feat = 0 if self.loss_fn.label_kind == "class" else 1
         if feat and y.shape[-1] != self.n_outputs:
             raise ValueError(f"y targets must have {self.n_outputs} outputs, got shape {y.shape}")
@@ -174,21 +175,37 @@ class Net:
             raise ValueError(f"y has {y.shape[1]} samples but X has {N}")
         return y
 
-    def _prepare(self, theta, X, y=None, finite=True):
-        theta2 = self._theta(theta, finite)
-        X3 = self._X(X, theta2, finite)
-        return theta2, X3, (None if y is None else self._y(y, X3, theta2))
+    def _prepare(self, theta, X, y=None, finite=True, native=False):
+        theta2 = self._theta(theta, finite and not native)
+        X3 = self._X(X, theta2, finite and not native)
+        return theta2, X3, (None if y is None else self._y(y, X3, theta2, native))
+
+    def _native_ready(self, theta, X, y) -> bool:
+        """Whether θ, X and class labels y are arrays a native backend takes as they are (it then
+        checks their shapes, label range and finiteness itself, with errors that name them)."""
+        d = len(self.input_shape)
+        return (type(theta) is np.ndarray and type(X) is np.ndarray and theta.ndim in (1, 2)
+                and theta.dtype.type in (np.float32, np.float64) and X.dtype == theta.dtype
+                and (X.ndim == d + 1 or (X.ndim == d + 2 and theta.ndim == 2))
+                and (y is None or (self.loss_fn.label_kind == "class" and type(y) is np.ndarray
+                                   and y.dtype == np.int64 and y.ndim == X.ndim - d)))
 
     def _backend(self, backend, theta, X, y=None, finite=True):
         """Validate θ, X (and y) for a pass: ``(backend module, kwargs for its pass, t, X3, y3)``.
 
-        NumPy looks for NaN/inf in θ and X here, unless the backend scans them itself
-        (``SCANS_FINITE``: the cpu backend, in the threads that read them next); then the wish
-        ``finite`` goes to it as ``check_finite``.
+        NumPy looks for NaN/inf in θ, X and MSE targets and checks the range of class labels here,
+        unless the backend does both itself (``SCANS_FINITE``: the cpu backend, in the threads that
+        read them next); then the wish ``finite`` goes to it as ``check_finite``, and the caller
+        leaves V or g to it as well. Right after a native pass the caches hold the pass's arrays,
+        not Python's, so each NumPy call here costs tens of µs: a tenth of a small net's HVP.
         """
         mod = backends.get(backend)
         native = getattr(mod, "SCANS_FINITE", False)
-        t, X3, y3 = self._prepare(theta, X, y, finite and not native)
+        if native and self._native_ready(theta, X, y):
+            return (mod, {"check_finite": finite}, theta if theta.ndim == 2 else theta[None],
+                    X if X.ndim > len(self.input_shape) + 1 else X[None],
+                    None if y is None else y if y.ndim == 2 else y[None])
+        t, X3, y3 = self._prepare(theta, X, y, finite, native)
         return mod, ({"check_finite": finite} if native else {}), t, X3, y3
 
     @staticmethod
@@ -229,7 +246,7 @@ class Net:
             ``[P]`` or ``[E, P]``.
         """
         mod, kw, t, X3, _ = self._backend(backend, theta, X)
-        g = as_float_array(g, "g", dtype=t.dtype, ndim=(2, 3))
+        g = as_float_array(g, "g", dtype=t.dtype, ndim=(2, 3), finite=not kw)
         expected = (t.shape[0], X3.shape[1], self.n_outputs)
         if g.shape[-2:] != expected[1:] or (g.ndim == 3 and g.shape[0] != expected[0]):
             raise ValueError(f"g must have shape {list(expected[1:])} or {list(expected)}, got {g.shape}")
@@ -246,12 +263,12 @@ class Net:
             ``H V`` with V's shape, with a leading ``E`` axis when θ is ``[E, P]``.
         """
         mod, kw, t, X3, y3 = self._backend(backend, theta, X, y)
-        V = as_float_array(V, "V", dtype=t.dtype, ndim=(1, 2, 3))
+        V = as_float_array(V, "V", dtype=t.dtype, ndim=(1, 2, 3), finite=not kw)
         self._check_p(V.shape, "V")
         if V.ndim == 3 and (np.ndim(theta) != 2 or V.shape[0] != t.shape[0]):
             raise ValueError(f"V of shape {V.shape} needs θ of shape [{V.shape[0]}, P]")
         V2 = V.reshape(-1, self.n_params)  # shared tangents become a broadcast view, no copy
-        V3 = V if V.ndim == 3 else np.broadcast_to(V2, (t.shape[0],) + V2.shape)
+        V3 = V if V.ndim == 3 else V2[None] if t.shape[0] == 1 else np.broadcast_to(V2, (t.shape[0],) + V2.shape)
         out = mod.hvp(self, t, X3, y3, V3, **kw)
         if V.ndim == 1:
             out = out[:, 0]
