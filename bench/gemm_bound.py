@@ -1,8 +1,9 @@
 """``python -m bench.gemm_bound [--repeat R] [--workers W]``: the GEMM-only bound of the small-net passes.
 
 For each DESIGN §5 workload on MLP 40-100-100-10 whose target is in doubt, this lists the GEMMs that
-one item of the native pass issues (one GEMM per slot, docs/native.md §3: a 500-sample shard of
-N = 1000, or one 100-sample member of the E = 64 population), times each distinct shape on the
+one item of the native pass issues (one GEMM per slot, docs/native.md §3: a shard of N = 1000,
+500 samples or 250 for an HVP, with a k = 16 block in chunks of 4 tangents that each repeat the
+primal slot; or one 100-sample member of the E = 64 population), times each distinct shape on the
 GEMM the pass uses (``_core.gemm``: the small-GEMM kernel) in a hot loop, and adds them up. The sum,
 times the items each core runs, is the time the pass would take if it did nothing but its GEMMs
 at their hot-loop rate: no activations, loss, bias sums, packing of anything else, Python or
@@ -11,7 +12,7 @@ waiting. No implementation built on these GEMMs can beat it.
 The loops run in ``--workers`` processes at once (default: one per core), because one core alone
 runs faster than two side by side on this shared VM (the other tenant's load and the shared
 caches); the bound uses the median worker. Each call's binding cost (a 1×1×1 product) is
-subtracted. The FLOPs of each list are checked against ``bench.workloads.flops``.
+subtracted. The FLOPs of each list are checked against ``bench.workloads.flops`` (plus the repeated primal).
 """
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ import time
 from collections import Counter
 
 SIZES = (40, 100, 100, 10)
-SHARD, MEMBER = 500, 100
+# An item of each pass (docs/native.md §3): the input gradient's shard of N = 1000 is 500 samples; an
+# HVP's is 250 (small-kernel nets), and a k = 16 block runs in chunks of 4 tangents, each repeating
+# the primal slot; a population member is 100 samples.
+SHARD, HVP_SHARD, CHUNK, MEMBER = 500, 250, 4, 100
 
 
 def gemm_list(rows: int, slots: int, sink_from: int | None, input_grad: bool) -> Counter:
@@ -56,17 +60,21 @@ def gemm_flops(gemms: Counter) -> int:
 
 
 def workloads():
-    """``name → (GEMMs of one item, items, the bench's FLOP count, FLOPs it counts that the pass skips)``."""
+    """``name → (GEMMs of one item, items, the bench's FLOP count, FLOPs it counts that the pass skips,
+    FLOPs the pass repeats)``."""
     from .workloads import flops, gemm_units
     first, rest = gemm_units(SIZES, 1000)[0], sum(gemm_units(SIZES, 1000)[1:])
+    chunks = 16 // CHUNK
+    primal = gemm_flops(gemm_list(1000, 1, None, False))        # slot 0, once more per extra chunk
     return {
-        "hvp 40-100-100-10 N=1000": (gemm_list(SHARD, 2, 1, False), 2, flops(SIZES, 1000, "hvp"), first + rest),
-        "hvp block k=16 40-100-100-10 N=1000": (gemm_list(SHARD, 17, 1, False), 2,
-                                                flops(SIZES, 1000, "hvp", 16), first + rest),
+        "hvp 40-100-100-10 N=1000": (gemm_list(HVP_SHARD, 2, 1, False), 1000 // HVP_SHARD,
+                                     flops(SIZES, 1000, "hvp"), first + rest, 0),
+        "hvp block k=16 40-100-100-10 N=1000": (gemm_list(HVP_SHARD, 1 + CHUNK, 1, False), 1000 // HVP_SHARD * chunks,
+                                                flops(SIZES, 1000, "hvp", 16), first + rest, (chunks - 1) * primal),
         "PGD step 40-100-100-10 N=1000": (gemm_list(SHARD, 1, None, True), 2,
-                                          flops(SIZES, 1000, "input_grad"), first + rest),
+                                          flops(SIZES, 1000, "input_grad"), first + rest, 0),
         "population SGD step E=64 40-100-100-10 B=100": (gemm_list(MEMBER, 1, 0, False), 64,
-                                                         64 * flops(SIZES, MEMBER, "grad"), 0),
+                                                         64 * flops(SIZES, MEMBER, "grad"), 0, 0),
     }
 
 
@@ -104,8 +112,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     wl = workloads()
-    for name, (gemms, items, bench_flops, not_done) in wl.items():
-        if gemm_flops(gemms) * items != bench_flops - not_done:
+    for name, (gemms, items, bench_flops, not_done, repeated) in wl.items():
+        if gemm_flops(gemms) * items != bench_flops - not_done + repeated:
             raise AssertionError(f"{name}: the GEMM list does not add up to the bench's FLOP count")
     shapes = sorted({s for g, *_ in wl.values() for s in g})
     ctx = mp.get_context("spawn")
@@ -122,7 +130,7 @@ def main(argv=None) -> int:
         print(f"| {M} × {N} × {K} | {op} | {2 * M * N * K / t / 1e9:.1f} |")
     print("\n| workload | GEMMs per item | items | GEMM FLOPs | bound (GEMMs alone) | GFLOP/s |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name, (gemms, items, _, _) in wl.items():
+    for name, (gemms, items, *_) in wl.items():
         t = -(-items // args.workers) * sum(per_shape[s] * c for s, c in gemms.items())
         fl = gemm_flops(gemms) * items
         print(f"| {name} | {sum(gemms.values())} | {items} | {fl / 1e6:.0f} M | {t * 1e3:.2f} ms | {fl / t / 1e9:.1f} |")
