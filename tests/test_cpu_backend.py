@@ -376,9 +376,16 @@ def test_unknown_layer_types_run_on_the_reference_with_a_warning():
     with pytest.warns(RuntimeWarning, match="MyTanh"):
         g = net.grad(th, X, y, backend="cpu")
     assert np.array_equal(g, net.grad(th, X, y, backend="reference"))
-    for bad_th, bad_X, name in ((_poisoned(th, 2), X, "theta"), (th, _poisoned(X, (1, 1), np.inf), "X")):
+    for bad_th, bad_X, bad_V, name in ((_poisoned(th, 2), X, th, "theta"), (th, _poisoned(X, (1, 1), np.inf), th, "X"),
+                                       (th, X, _poisoned(th, 0), "V")):
         with pytest.raises(ValueError, match=f"^{name} contains NaN"):  # NumPy scans what the core would have
-            net.hvp(bad_th, bad_X, y, th, backend="cpu")
+            net.hvp(bad_th, bad_X, y, bad_V, backend="cpu")
+    with pytest.raises(ValueError, match="^g contains NaN"):
+        net.vjp(th, X, np.full((6, 3), np.nan), backend="cpu")
+    for bad_y, words in ((y - 3, "negative label"), (y + 1, "only 3 classes")):  # and the label range
+        for call in (net.loss, net.grad, net.input_grad, lambda *a, **k: net.hvp(*a, V=th, **k)):
+            with pytest.raises(ValueError, match=words):
+                call(th, X, bad_y, backend="cpu")
 
 
 def test_build_info_names_the_blas_and_threads_are_restored():

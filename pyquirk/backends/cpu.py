@@ -22,7 +22,7 @@ import numpy as np
 from . import reference
 from .reference_kernels import L2_STEP_FLOOR
 from .._native import load_core
-from .._validate import require_finite
+from .._validate import as_labels, require_finite
 from ..nn import layers as L
 
 # STYLE 4: a missing or broken _core makes this backend unavailable, never pyquirk
@@ -137,20 +137,26 @@ def _members(a):
 
 
 # ------------------------------------------------------------------------------------- the passes
-# Net has validated dtypes, shapes and label range; _core still checks everything it indexes with.
-# The NaN/inf scan of θ and X is the core's: each of its threads scans the rows it reads next, where
-# NumPy's scan before the call took 12 % of an E = 64 population step (docs/native.md §5). Net asks
-# for it with check_finite=True; callers that scanned with NumPy already leave it False.
+# Net has validated dtypes and ranks; _core checks everything it indexes with: shapes, the range of
+# class labels, and NaN/inf in θ, X, MSE targets, V and g (each of its threads scans the rows it
+# reads next, where NumPy's scan before the call took 12 % of an E = 64 population step,
+# docs/native.md §5). Net asks for the scan with check_finite=True; callers that scanned with NumPy
+# already leave it False.
 SCANS_FINITE = True
 
 
-def _spec_or_scan(net, check_finite, theta, X):
-    """``net``'s description for _core; ``None`` (the reference runs it) after NumPy's scan of θ and X
-    when ``check_finite``, which the core would have made."""
+def _spec_or_scan(net, check_finite, theta, X, y=None, **tangents):
+    """``net``'s description for _core; ``None`` (the reference runs it) after the checks the core
+    would have made: the range of class labels y, and NaN/inf in θ, X, MSE targets y and the
+    ``tangents`` (V or g) when ``check_finite``."""
     spec = net_spec(net)
-    if spec is None and check_finite:
-        require_finite(theta, "theta")
-        require_finite(X, "X")
+    if spec is None:
+        if y is not None and y.dtype.kind in "iu":
+            as_labels(y, "y", net.n_outputs)
+        if check_finite:
+            for name, a in {"theta": theta, "X": X, "y": y, **tangents}.items():
+                if a is not None and a.dtype.kind == "f":
+                    require_finite(a, name)
     return spec
 
 
@@ -164,7 +170,7 @@ def logits(net, theta, X, check_finite=False):
 
 def loss(net, theta, X, y, check_finite=False):
     """Per-sample losses ``[E, N]``. Twin: :func:`pyquirk.backends.reference.loss`."""
-    spec = _spec_or_scan(net, check_finite, theta, X)
+    spec = _spec_or_scan(net, check_finite, theta, X, y)
     if spec is None:
         return reference.loss(net, theta, X, y)
     return _core.loss(spec, _c(theta), _c(X), _c(y), check_finite=check_finite)
@@ -172,7 +178,7 @@ def loss(net, theta, X, y, check_finite=False):
 
 def loss_and_grad(net, theta, X, y, check_finite=False):
     """Mean loss ``[E]`` and its gradient ``[E, P]``. Twin: :func:`pyquirk.backends.reference.loss_and_grad`."""
-    spec = _spec_or_scan(net, check_finite, theta, X)
+    spec = _spec_or_scan(net, check_finite, theta, X, y)
     if spec is None:
         return reference.loss_and_grad(net, theta, X, y)
     losses, grad = _core.loss_and_grad(spec, _c(theta), _c(X), _c(y), check_finite=check_finite)
@@ -184,7 +190,7 @@ def vjp(net, theta, X, g, check_finite=False):
 
     Twin: :func:`pyquirk.backends.reference.vjp`.
     """
-    spec = _spec_or_scan(net, check_finite, theta, X)
+    spec = _spec_or_scan(net, check_finite, theta, X, g=g)
     if spec is None:
         return reference.vjp(net, theta, X, g)
     return _core.vjp(spec, _c(theta), _c(X), _members(g), check_finite=check_finite)
@@ -195,7 +201,7 @@ def hvp(net, theta, X, y, V, check_finite=False):
 
     Twin: :func:`pyquirk.backends.reference.hvp`.
     """
-    spec = _spec_or_scan(net, check_finite, theta, X)
+    spec = _spec_or_scan(net, check_finite, theta, X, y, V=V)
     if spec is None:
         return reference.hvp(net, theta, X, y, V)
     return _core.hvp(spec, _c(theta), _c(X), _c(y), _members(V), check_finite=check_finite)
@@ -203,7 +209,7 @@ def hvp(net, theta, X, y, V, check_finite=False):
 
 def input_grad(net, theta, X, y, check_finite=False):
     """Logits ``[E, N, C]`` and ``∂l_n/∂x_n`` ``[E, N, *in]``. Twin: :func:`pyquirk.backends.reference.input_grad`."""
-    spec = _spec_or_scan(net, check_finite, theta, X)
+    spec = _spec_or_scan(net, check_finite, theta, X, y)
     if spec is None:
         return reference.input_grad(net, theta, X, y)
     return _core.input_grad(spec, _c(theta), _c(X), _c(y), check_finite=check_finite)
