@@ -100,7 +100,7 @@ bool small_kernel_net(const NetSpec& net, size_t itemsize) {
 }
 
 // An item's scratch on a small-kernel net: about 3 MiB keeps its slot arrays near the core (k = 16
-// on MLP 40-100-100-10 in chunks of 4 tangents: 0.92 of the time in one chunk, docs/native.md §3).
+// on MLP 40-100-100-10 in chunks of 4 tangents: 0.95 of the time in one chunk, docs/native.md §2).
 constexpr size_t kSmallKernelItemBytes = size_t(3) << 20;
 
 // Tangents per chunk: all k unless their scratch would pass the tangent budget (or, on a net that
