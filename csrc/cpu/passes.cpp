@@ -338,14 +338,18 @@ void run_pass(const NetSpec& net, Pass pass, const PassArgs<T>& a) {
   SingleThreadedBlas blas_guard;
   const int threads = SingleThreadedBlas::jobs_parallel() ? max_threads() : 1;
   const i64 P = net.n_params, nshards = shard_count(net, pass, a.N, sizeof(T));
-  // Tangent chunks: as many tangents as the scratch budget allows, and enough chunks to keep every
-  // thread busy when members and shards alone do not (each chunk repeats the primal pass).
+  // Tangent chunks per (member, shard): as few as the scratch budget allows, but enough to keep every
+  // thread busy when members and shards alone do not, and then as many as make the items a multiple
+  // of the team (each chunk repeats the primal pass; a lone last item would leave threads waiting).
   i64 kc = 0, rows = 1;
   if (pass == Pass::Hvp) {
     rows = a.k;
-    kc = tangent_chunk(net, (a.N + nshards - 1) / nshards, a.k, sizeof(T));
-    const i64 busy = a.E * nshards, want = (threads + busy - 1) / busy;  // chunks per (member, shard)
-    if (want > 1) kc = std::min(kc, (a.k + want - 1) / want);
+    const auto ceil_div = [](i64 x, i64 y) { return (x + y - 1) / y; };
+    const i64 busy = a.E * nshards;
+    i64 chunks = ceil_div(a.k, tangent_chunk(net, ceil_div(a.N, nshards), a.k, sizeof(T)));
+    chunks = std::max(chunks, ceil_div(threads, busy));
+    chunks = std::min(a.k, ceil_div(ceil_div(busy * chunks, threads) * threads, busy));
+    kc = ceil_div(a.k, chunks);
   }
   std::vector<Item> items;
   for (i64 e = 0; e < a.E; ++e)
