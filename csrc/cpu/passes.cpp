@@ -94,7 +94,8 @@ size_t bytes_for(const NetSpec& net, Pass pass, i64 N, i64 S, size_t itemsize) {
 bool small_kernel_net(const NetSpec& net, size_t itemsize) {
   if (itemsize != sizeof(float) || !small_gemm_available()) return false;
   for (const Unit& u : net.units)
-    if (u.has_params() && (u.kind != UnitKind::Dense || !small_gemm_shape(u.cout, u.ck) || !small_gemm_shape(u.ck, u.cout)))
+    if (u.has_params() &&
+        (u.kind != UnitKind::Dense || !small_gemm_shape(u.cout, u.ck) || !small_gemm_shape(u.ck, u.cout)))
       return false;
   return true;
 }
