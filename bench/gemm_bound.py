@@ -35,7 +35,9 @@ def gemm_list(rows: int, slots: int, sink_from: int | None, input_grad: bool) ->
     """GEMMs ``(M, N, K, ta, tb, beta) → count`` of one item, as ``cpu/dense.cpp`` issues them.
 
     ``slots``: 1 + tangents; ``sink_from``: first slot whose weight gradient is formed (None:
-    none); ``input_grad``: whether the first layer's input gradient is formed.
+    none); ``input_grad``: whether the first layer's input gradient is formed. An HVP skips the
+    second layer's primal input gradient G_0·W: below it only ReLU and the first layer, whose
+    R-terms never read it (``primal_grad_needed`` in ``cpu/passes.cpp``).
     """
     out = Counter()
     for j, (i, o) in enumerate(zip(SIZES[:-1], SIZES[1:])):
@@ -50,7 +52,7 @@ def gemm_list(rows: int, slots: int, sink_from: int | None, input_grad: bool) ->
                 if 0 < s < si:
                     out[(o, i, rows, 1, 0, 1)] += 1
         if j > 0 or input_grad:                                       # input gradient G_s·W (+ G_0·dW_s)
-            out[(rows, i, o, 0, 0, 0)] += slots
+            out[(rows, i, o, 0, 0, 0)] += slots - (j == 1 and slots > 1 and sink_from == 1)
             out[(rows, i, o, 0, 0, 1)] += slots - 1
     return out
 
@@ -63,14 +65,16 @@ def workloads():
     """``name → (GEMMs of one item, items, the bench's FLOP count, FLOPs it counts that the pass skips,
     FLOPs the pass repeats)``."""
     from .workloads import flops, gemm_units
-    first, rest = gemm_units(SIZES, 1000)[0], sum(gemm_units(SIZES, 1000)[1:])
+    u = gemm_units(SIZES, 1000)
+    first, rest = u[0], sum(u[1:])
     chunks = 16 // CHUNK
-    primal = gemm_flops(gemm_list(1000, 1, None, False))        # slot 0, once more per extra chunk
+    skipped = first + rest + u[1]     # the HVP's primal weight gradients and the second layer's G_0·W
+    primal = first + rest + u[2]      # slot 0, once more per extra chunk: forward and the last G_0·W
     return {
         "hvp 40-100-100-10 N=1000": (gemm_list(HVP_SHARD, 2, 1, False), 1000 // HVP_SHARD,
-                                     flops(SIZES, 1000, "hvp"), first + rest, 0),
+                                     flops(SIZES, 1000, "hvp"), skipped, 0),
         "hvp block k=16 40-100-100-10 N=1000": (gemm_list(HVP_SHARD, 1 + CHUNK, 1, False), 1000 // HVP_SHARD * chunks,
-                                                flops(SIZES, 1000, "hvp", 16), first + rest, (chunks - 1) * primal),
+                                                flops(SIZES, 1000, "hvp", 16), skipped, (chunks - 1) * primal),
         "PGD step 40-100-100-10 N=1000": (gemm_list(SHARD, 1, None, True), 2,
                                           flops(SIZES, 1000, "input_grad"), first + rest, 0),
         "population SGD step E=64 40-100-100-10 B=100": (gemm_list(MEMBER, 1, 0, False), 64,

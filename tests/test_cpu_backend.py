@@ -157,6 +157,35 @@ def test_random_shapes_equal_reference(net, n, k, E, seed):
     check(what, lambda b: net.input_grad(theta, X, y, backend=b), np.float64, "input_grad")
 
 
+# ------------------------------------------------------------------ the HVP's skipped primal gradients
+# The HVP forms the primal gradient only where an R-term reads it (cpu/passes.cpp,
+# primal_grad_needed): below a first Dense + ReLU it skips G_0·W and the activation's slot 0. Each
+# net runs first on another problem of the same shapes, so a slot read without being written holds
+# that problem's stale values and the comparison with the reference fails.
+SKIP_NETS = {
+    "relu": [Dense(6), ReLU(), Dense(5), ReLU(), Dense(3)],
+    "leaky, identity": [Dense(6), LeakyReLU(0.1), Dense(5), Identity(), Dense(3)],
+    "relu then tanh": [Dense(6), ReLU(), Tanh(), Dense(5), Dense(3)],     # a standalone f'' ≠ 0
+    "tanh first": [Dense(6), Tanh(), Dense(5), ReLU(), Dense(3)],
+    "relu, gate": [Dense(6), ReLU(), Gate(), Dense(3)],
+    "conv below": [Conv1d(2, (2,)), ReLU(), Flatten(), Dense(5), ReLU(), Dense(3)],
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(SKIP_NETS))
+def test_hvp_reads_no_skipped_slot(name, dtype):
+    shape = (2, 5) if name == "conv below" else (4,)
+    net = Net(SKIP_NETS[name], input_shape=shape)
+    rng = np.random.default_rng(5)
+    draw = lambda: ((0.5 * rng.standard_normal(net.n_params)).astype(dtype),
+                    rng.standard_normal((7,) + shape).astype(dtype), rng.integers(0, 3, 7),
+                    rng.standard_normal((3, net.n_params)).astype(dtype))
+    stale, (th, X, y, V) = draw(), draw()
+    net.hvp(*stale, backend="cpu")
+    check(name, lambda b: net.hvp(th, X, y, V, backend=b), dtype, "hvp after another problem")
+
+
 # ------------------------------------------------------------------ exact axes where it gets harder
 def sharded_problem(dtype=np.float32):
     """Big enough that the batch is cut into shards (net.flops_per_sample ≈ 11 kFLOP, N = 1600)."""

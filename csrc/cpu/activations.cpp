@@ -63,13 +63,14 @@ void forward_loop(T slope, T* Z, T* A, i64 N, i64 S, i64 C, i64 Pc, const T* b, 
 }
 
 template <class Op, class T>
-void backward_loop(T slope, const T* Z, const T* G, T* Gin, i64 N, i64 S, i64 F) {
+void backward_loop(T slope, const T* Z, const T* G, T* Gin, i64 N, i64 S, i64 F, i64 s0) {
   parallel_for(fork_ok(N * S * F), N, [&](i64 n) {
     const T* zn = Z + n * S * F;
     const T* gn = G + n * S * F;
     T* on = Gin + n * S * F;
     if (S == 1) {  // no tangents: one vectorisable pass
-      for (i64 f = 0; f < F; ++f) on[f] = gn[f] * Op::df(zn[f], slope);
+      if (s0 == 0)
+        for (i64 f = 0; f < F; ++f) on[f] = gn[f] * Op::df(zn[f], slope);
       return;
     }
     T d1[kBlock], d2[kBlock], g0[kBlock];
@@ -77,7 +78,7 @@ void backward_loop(T slope, const T* Z, const T* G, T* Gin, i64 N, i64 S, i64 F)
       const i64 m = std::min(kBlock, F - f0);
       for (i64 j = 0; j < m; ++j) {
         d1[j] = Op::df(zn[f0 + j], slope);
-        g0[j] = gn[f0 + j];
+        if (Op::has_d2 || s0 == 0) g0[j] = gn[f0 + j];
       }
       if (S > 1) {
         if constexpr (Op::has_d2) {
@@ -94,7 +95,8 @@ void backward_loop(T slope, const T* Z, const T* G, T* Gin, i64 N, i64 S, i64 F)
           }
         }
       }
-      for (i64 j = 0; j < m; ++j) on[f0 + j] = g0[j] * d1[j];
+      if (s0 == 0)
+        for (i64 j = 0; j < m; ++j) on[f0 + j] = g0[j] * d1[j];
     }
   });
 }
@@ -111,8 +113,8 @@ void bias_act_forward(math::Act act, double slope, T* Z, T* A, i64 N, i64 S, i64
 }
 
 template <class T>
-void act_backward(math::Act act, double slope, const T* Z, const T* G, T* Gin, i64 N, i64 S, i64 F) {
-  math::with_act(act, [&](auto op) { backward_loop<decltype(op)>(T(slope), Z, G, Gin, N, S, F); });
+void act_backward(math::Act act, double slope, const T* Z, const T* G, T* Gin, i64 N, i64 S, i64 F, i64 s0) {
+  math::with_act(act, [&](auto op) { backward_loop<decltype(op)>(T(slope), Z, G, Gin, N, S, F, s0); });
 }
 
 template <class T>
@@ -140,7 +142,7 @@ void bias_grad(const T* G, i64 N, i64 S, i64 C, i64 Pc, i64 s0, T* out, i64 out_
 
 #define PYQUIRK_INSTANTIATE(T)                                                                          \
   template void bias_act_forward<T>(math::Act, double, T*, T*, i64, i64, i64, i64, const T*, const T*, i64); \
-  template void act_backward<T>(math::Act, double, const T*, const T*, T*, i64, i64, i64);                  \
+  template void act_backward<T>(math::Act, double, const T*, const T*, T*, i64, i64, i64, i64);             \
   template void bias_grad<T>(const T*, i64, i64, i64, i64, i64, T*, i64);
 PYQUIRK_INSTANTIATE(float)
 PYQUIRK_INSTANTIATE(double)
@@ -152,7 +154,7 @@ namespace avx2 {  // the other copy of this file
 template <class T>
 void bias_act_forward(math::Act, double, T*, T*, i64, i64, i64, i64, const T*, const T*, i64);
 template <class T>
-void act_backward(math::Act, double, const T*, const T*, T*, i64, i64, i64);
+void act_backward(math::Act, double, const T*, const T*, T*, i64, i64, i64, i64);
 template <class T>
 void bias_grad(const T*, i64, i64, i64, i64, i64, T*, i64);
 }  // namespace avx2
@@ -178,8 +180,8 @@ void bias_act_forward(math::Act act, double slope, T* Z, T* A, i64 N, i64 S, i64
 }
 
 template <class T>
-void act_backward(math::Act act, double slope, const T* Z, const T* G, T* Gin, i64 N, i64 S, i64 F) {
-  PYQUIRK_PICK(act_backward<T>)(act, slope, Z, G, Gin, N, S, F);
+void act_backward(math::Act act, double slope, const T* Z, const T* G, T* Gin, i64 N, i64 S, i64 F, i64 s0) {
+  PYQUIRK_PICK(act_backward<T>)(act, slope, Z, G, Gin, N, S, F, s0);
 }
 
 template <class T>

@@ -21,9 +21,10 @@ void bias_act_forward(math::Act act, double slope, T* Z, T* A, i64 N, i64 S, i64
 
 // Backward prologue, from G = ∂/∂a (slot 0: g, slot s: R{g}_s) to ∂/∂z:
 //   slot 0: g·f'(z);   slot s: R{g}_s·f'(z) + g·f''(z)·dz_s.
-// Gin may alias G.
+// Slots s0..S−1 are written (s0 = 1 when nothing needs the primal slot; then G's slot 0 is read
+// only if f'' may be nonzero). Gin may alias G.
 template <class T>
-void act_backward(math::Act act, double slope, const T* Z, const T* G, T* Gin, i64 N, i64 S, i64 F);
+void act_backward(math::Act act, double slope, const T* Z, const T* G, T* Gin, i64 N, i64 S, i64 F, i64 s0);
 
 // Bias gradients summed over samples and positions:
 //   out[(s − s0)·out_stride + c] = Σ_n Σ_p G[n, s, c, p]   for s = s0..S−1.

@@ -24,7 +24,7 @@ void dense_forward(const Unit& u, const T* W, const Tangents<T>& dp, const T* A,
 
 template <class T>
 void dense_backward(const Unit& u, const T* W, const Tangents<T>& dp, const T* G, const T* A, i64 N, i64 Si, i64 S,
-                    const GradSink<T>& sink, T* Gin) {
+                    const GradSink<T>& sink, T* Gin, i64 gin_from) {
   const i64 out = u.cout, in = u.ck;
   GemmJobs<T> jobs;
   if (sink.base) {
@@ -37,7 +37,7 @@ void dense_backward(const Unit& u, const T* W, const Tangents<T>& dp, const T* G
     }
   }
   if (Gin) {
-    for (i64 s = 0; s < S; ++s) {
+    for (i64 s = gin_from; s < S; ++s) {
       T* dst = Gin + s * in;
       const Gemm<T> g1{false, false, N, in, out, G + s * out, S * out, W, in, T(0), dst, S * in};  // G_s·W
       if (s == 0) {
@@ -54,7 +54,7 @@ void dense_backward(const Unit& u, const T* W, const Tangents<T>& dp, const T* G
 #define PYQUIRK_INSTANTIATE(T)                                                                                \
   template void dense_forward<T>(const Unit&, const T*, const Tangents<T>&, const T*, i64, i64, i64, T*);       \
   template void dense_backward<T>(const Unit&, const T*, const Tangents<T>&, const T*, const T*, i64, i64, i64, \
-                                  const GradSink<T>&, T*);
+                                  const GradSink<T>&, T*, i64);
 PYQUIRK_INSTANTIATE(float)
 PYQUIRK_INSTANTIATE(double)
 #undef PYQUIRK_INSTANTIATE

@@ -19,10 +19,11 @@ template <class T>
 void dense_forward(const Unit& u, const T* W, const Tangents<T>& dp, const T* A, i64 N, i64 Si, i64 S, T* Z);
 
 // From G = ∂/∂z [N, S, out]: weight gradients into `sink` (biases: bias_grad) and, when Gin is
-// non-null (then Si == S), Gin = ∂/∂A [N, S, in].
+// non-null (then Si == S), slots gin_from..S−1 of Gin = ∂/∂A [N, S, in] (gin_from = 1 when nothing
+// below needs the primal input gradient).
 template <class T>
 void dense_backward(const Unit& u, const T* W, const Tangents<T>& dp, const T* G, const T* A, i64 N, i64 Si, i64 S,
-                    const GradSink<T>& sink, T* Gin);
+                    const GradSink<T>& sink, T* Gin, i64 gin_from);
 
 }  // namespace cpu
 }  // namespace pyquirk

@@ -152,28 +152,51 @@ const T* forward(const NetSpec& net, const Buffers<T>& b, const T* theta, const 
   return a;
 }
 
+// Whether the backward of unit u reads slot 0 (the primal value) of the gradient at its output.
+// Every pass but the HVP needs it everywhere. The HVP's results are tangent slots only, which read
+// the primal gradient through an R-term: a Dense unit whose input has tangents (G_0·dW_s,
+// G_0ᵀ·A_s), an activation with f'' ≠ 0 (g·f''·dz_s), or a unit below that needs it (through
+// G_0·W). Conv, Gate and pools are taken to need it. On a ReLU MLP this drops the second
+// parameter layer's G_0·W, one of its eight GEMMs (JAX's jvp(grad) drops it as dead code too).
+std::vector<char> primal_grad_needed(const NetSpec& net, i64 S, i64 first_slot) {
+  std::vector<char> need(net.units.size(), 1);
+  if (S == 1 || first_slot == 0) return need;
+  bool below = false;  // an HVP forms no input gradient
+  for (size_t u = 0; u < net.units.size(); ++u) {
+    const Unit& un = net.units[u];
+    const bool d2 = un.has_act() && math::has_d2(un.act);
+    if (un.kind == UnitKind::Dense) below = below || slots_in(net, u, S) > 1 || d2;
+    else if (un.kind == UnitKind::Act) below = below || d2;
+    else below = true;
+    need[u] = below;
+  }
+  return need;
+}
+
 template <class T>
 void backward(const NetSpec& net, const Buffers<T>& b, const T* theta, const Tangents<T>& dp, const T* X, i64 N,
               i64 S, Pass pass, T* G, const GradSink<T>& sink, T* gx) {
+  const std::vector<char> need = primal_grad_needed(net, S, sink.base ? sink.first_slot : 0);
   for (int u = static_cast<int>(net.units.size()) - 1; u >= 0; --u) {
     const Unit& un = net.units[u];
     const i64 Si = slots_in(net, u, S), So = slots_out(net, u, S);
     const bool need_in = pass == Pass::InputGrad || u > net.first_param;
     const T* a_in = u == 0 ? X : b.A[u - 1];
     T* Gin = !need_in ? nullptr : u == 0 ? gx : (G == b.g0 ? b.g1 : b.g0);
+    const i64 out_from = need[u] ? 0 : 1, in_from = u == 0 || need[u - 1] ? 0 : 1;  // first slot written
     switch (un.kind) {
       case UnitKind::Gate:
-        if (un.has_act()) act_backward(un.act, un.slope, b.Z[u], G, G, N, So, un.fout);
+        if (un.has_act()) act_backward(un.act, un.slope, b.Z[u], G, G, N, So, un.fout, i64(0));
         gate_backward(un, theta + un.w_off, dp, G, a_in, N, Si, So, sink, Gin);
         break;
       case UnitKind::Dense:
       case UnitKind::Conv:
-        if (un.has_act()) act_backward(un.act, un.slope, b.Z[u], G, G, N, So, un.fout);
+        if (un.has_act()) act_backward(un.act, un.slope, b.Z[u], G, G, N, So, un.fout, out_from);
         if (sink.base)
           bias_grad(G, N, So, un.cout, un.positions(), sink.first_slot, sink.slot(sink.first_slot, un.b_off),
                     sink.stride);
         if (un.kind == UnitKind::Dense)
-          dense_backward(un, theta + un.w_off, dp, G, a_in, N, Si, So, sink, Gin);
+          dense_backward(un, theta + un.w_off, dp, G, a_in, N, Si, So, sink, Gin, in_from);
         else
           conv_backward(un, theta + un.w_off, dp, G, b.cols[u], N, Si, So, sink, b.tmpA, b.tmpB, Gin);
         break;
@@ -182,7 +205,7 @@ void backward(const NetSpec& net, const Buffers<T>& b, const T* theta, const Tan
         if (Gin) pool_backward(un, G, N, So, Gin, b.idx[u]);
         break;
       case UnitKind::Act:
-        if (Gin) act_backward(un.act, un.slope, a_in, G, Gin, N, So, un.fout);
+        if (Gin) act_backward(un.act, un.slope, a_in, G, Gin, N, So, un.fout, in_from);
         break;
     }
     if (!need_in) break;

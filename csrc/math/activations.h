@@ -97,5 +97,10 @@ inline auto with_act(Act act, Fn&& fn) {
   }
 }
 
+// Whether f'' may be nonzero: then the R-backward reads the primal gradient (gy·f''(x)·dx).
+inline bool has_d2(Act act) {
+  return with_act(act, [](auto op) { return decltype(op)::has_d2; });
+}
+
 }  // namespace math
 }  // namespace pyquirk
