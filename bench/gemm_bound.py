@@ -2,7 +2,7 @@
 
 For each DESIGN §5 workload on MLP 40-100-100-10 whose target is in doubt, this lists the GEMMs that
 one item of the native pass issues (one GEMM per slot, docs/native.md §3: a shard of N = 1000,
-500 samples or 250 for an HVP, with a k = 16 block in chunks of 4 tangents that each repeat the
+500 samples or 125 for an HVP, with a k = 16 block in chunks of 8 tangents that each repeat the
 primal slot; or one 100-sample member of the E = 64 population), times each distinct shape on the
 GEMM the pass uses (``_core.gemm``: the small-GEMM kernel) in a hot loop, and adds them up. The sum,
 times the items each core runs, is the time the pass would take if it did nothing but its GEMMs
@@ -26,9 +26,9 @@ from collections import Counter
 
 SIZES = (40, 100, 100, 10)
 # An item of each pass (docs/native.md §3): the input gradient's shard of N = 1000 is 500 samples; an
-# HVP's is 250 (small-kernel nets), and a k = 16 block runs in chunks of 4 tangents, each repeating
-# the primal slot; a population member is 100 samples.
-SHARD, HVP_SHARD, CHUNK, MEMBER = 500, 250, 4, 100
+# HVP's is 125 (small-kernel nets), and a k = 16 block runs in chunks of 8 tangents (the 3 MiB item
+# scratch holds 9), each repeating the primal slot; a population member is 100 samples.
+SHARD, HVP_SHARD, CHUNK, MEMBER = 500, 125, 8, 100
 
 
 def gemm_list(rows: int, slots: int, sink_from: int | None, input_grad: bool) -> Counter:

@@ -327,11 +327,11 @@ void run_item(const NetSpec& net, Pass pass, const PassArgs<T>& a, const Item& i
 // tangent chunk and thread count sees the same sums): a power of two, each shard at least 400
 // samples and 8 MFLOP of forward GEMMs (every GEMM of a shard repacks its shared operand, the
 // weights, so shards stay large; the members, tangent chunks and slots give the rest of the
-// parallelism). An HVP on a net that runs wholly on the small-GEMM kernel takes shards half that
-// size: the kernel has no cache blocking of its own, and the HVP's slot layout doubles the
+// parallelism). An HVP on a net that runs wholly on the small-GEMM kernel takes shards a quarter of
+// that size: the kernel has no cache blocking of its own, and the HVP's slot layout doubles the
 // activations, so smaller shards keep an item's operands nearer the core (docs/native.md §3).
 i64 shard_count(const NetSpec& net, Pass pass, i64 N, size_t itemsize) {
-  const double scale = pass == Pass::Hvp && small_kernel_net(net, itemsize) ? 0.5 : 1.0;
+  const double scale = pass == Pass::Hvp && small_kernel_net(net, itemsize) ? 0.25 : 1.0;
   const double min_size = scale * std::max(400.0, 8e6 / std::max(net.flops_per_sample, 1.0));
   i64 n = 1;
   while (n < 16 && static_cast<double>(N) >= 2.0 * n * min_size) n *= 2;
