@@ -20,18 +20,10 @@ def as_float_array(x, name: str, *, dtype=None, ndim: int | Sequence[int] | None
     Integer and bool inputs are rejected (TypeError) rather than silently cast, because a
     parameter vector or an input batch of ints is almost always a caller's mistake.
     """
-    if isinstance(x, (str, bytes)) or x is None:
-        raise TypeError(f"{name} must be a float array, got {type(x).__name__}")
-    arr = np.asarray(x)
-    if arr.dtype == object:
-        raise TypeError(f"{name} must be a float array, got dtype object")
-    if dtype is None:
-        if arr.dtype.type not in FLOAT_DTYPES:
-            raise TypeError(f"{name} must have dtype float32 or float64, got {arr.dtype}")
+    if type(x) is np.ndarray and x.dtype.type in FLOAT_DTYPES and (dtype is None or x.dtype == dtype):
+        arr = x  # already what is asked for: the common case, kept short (it runs before every pass)
     else:
-        if arr.dtype.kind not in "fiu":
-            raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
-        arr = arr.astype(dtype, copy=False)
+        arr = _converted(x, name, dtype)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
@@ -42,6 +34,22 @@ def as_float_array(x, name: str, *, dtype=None, ndim: int | Sequence[int] | None
     if finite:
         require_finite(arr, name)
     return arr
+
+
+def _converted(x, name: str, dtype) -> np.ndarray:
+    """``x`` as a float ndarray (of ``dtype`` when given), or the TypeError that says why not."""
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be a float array, got {type(x).__name__}")
+    arr = np.asarray(x)
+    if arr.dtype == object:
+        raise TypeError(f"{name} must be a float array, got dtype object")
+    if dtype is None:
+        if arr.dtype.type not in FLOAT_DTYPES:
+            raise TypeError(f"{name} must have dtype float32 or float64, got {arr.dtype}")
+        return arr
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    return arr.astype(dtype, copy=False)
 
 
 def require_finite(arr: np.ndarray, name: str) -> None:
