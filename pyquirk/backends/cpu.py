@@ -102,10 +102,9 @@ def net_spec(net):
 
     The core re-derives every shape and offset from the records; they must agree with ``net.layout``.
     """
-    try:
-        return _specs[net]
-    except KeyError:
-        pass
+    entry = _specs.get(id(net))
+    if entry is not None and entry[0]() is net:
+        return entry[1]
     records = [layer_record(layer) for layer in net.layers]
     if any(r is None for r in records):
         unknown = sorted({type(layer).__name__ for layer, r in zip(net.layers, records) if r is None})
@@ -118,11 +117,15 @@ def net_spec(net):
         if (spec.n_params != net.n_params or spec.n_outputs != net.n_outputs
                 or list(spec.param_offsets) != expected):
             raise RuntimeError(f"native net description disagrees with the Net's layout: {spec!r} vs {net!r}")
-    _specs[net] = spec
+    key = id(net)
+    _specs[key] = (weakref.ref(net, lambda _, key=key: _specs.pop(key, None)), spec)
     return spec
 
 
-_specs: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+# id(net) -> (weak reference to the net, its description); the entry leaves with the net. (A plain
+# dict: a WeakKeyDictionary lookup is a Python-level call, 15-19 µs right after a pass, when the
+# interpreter's caches are cold.)
+_specs: dict = {}
 
 
 def _c(a):
