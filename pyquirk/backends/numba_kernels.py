@@ -88,30 +88,33 @@ def _sample_pass(words, w, hi, starts, stops, bptr, shift, hist, run, every):
 
 
 @njit(cache=True)
-def _scan_chunk(top_words, shift, lo_bin, span, first_bad, mask, flags):
-    """The vectorised half of a window pass over one chunk (``top_words``: each entry's top word):
-    ``mask = bin > lo_bin + span``, ``flags = bin in the window``; returns uint32 counts of the
-    window, of the entries below it and of the non-finite entries (top word ≥ +inf's)."""
+def _scan_chunk(top_words, lo_top, span, first_bad, mask, flags):
+    """The vectorised half of a window pass over one chunk (``top_words``: each entry's top word).
+
+    The window of bins [lo_bin, hi_bin] is the range of top keys (top word << 1, sign dropped)
+    [lo_top, lo_top + span], the bins shifted up (so no entry's key is shifted down: Numba widens
+    a uint32 shift to 64 bits, which halved the vector width): ``mask = key > lo_top + span``,
+    ``flags = key in the window``; returns uint32 counts of the window, of the entries below it
+    and of the non-finite entries (top word ≥ +inf's).
+    """
     one = np.uint32(1)
-    hi_bin = lo_bin + span
+    hi_top = np.uint32(lo_top + span)
     cb, cd, cnt = np.uint32(0), np.uint32(0), np.uint32(0)
     for i in range(top_words.size):
         top = np.uint32(top_words[i] << one)
-        kb = np.uint32(top >> shift)
-        cb = np.uint32(cb + np.uint32(kb < lo_bin))
+        cb = np.uint32(cb + np.uint32(top < lo_top))
         cd = np.uint32(cd + np.uint32(top >= first_bad))
-        f = np.uint32(kb - lo_bin) <= span              # unsigned: below lo_bin wraps around
+        f = np.uint32(top - lo_top) <= span             # unsigned: below lo_top wraps around
         flags[i] = f
         cnt = np.uint32(cnt + np.uint32(f))
-        mask[i] = kb > hi_bin
+        mask[i] = top > hi_top
     return cnt, cb, cd
 
 
 @njit(cache=True)
-def _window_range(words, w, hi, lo, a, b, shift, lo_bin, span, first_bad, cand, keys, c, cap, mask,
-                  flags):
-    """mask = (bin > lo_bin + span) over entries a..b; the entries with a bin in the window
-    [lo_bin, lo_bin + span] are gathered: index to ``cand[c:cap]`` and full key to ``keys``
+def _window_range(words, w, hi, lo, a, b, lo_top, span, first_bad, cand, keys, c, cap, mask, flags):
+    """mask = (top key > lo_top + span) over entries a..b; the entries whose top key lies in the
+    window [lo_top, lo_top + span] are gathered: index to ``cand[c:cap]`` and full key to ``keys``
     (refinement then never goes back to θ, where the candidates are scattered).
 
     Returns the new ``c`` (it counts on past ``cap``; the caller checks), the number of entries
@@ -122,7 +125,7 @@ def _window_range(words, w, hi, lo, a, b, shift, lo_bin, span, first_bad, cand, 
     fw = flags.view(np.uint64)
     for s0 in range(a, b, chunk):
         n = min(chunk, b - s0)
-        args = (shift, lo_bin, span, first_bad, mask[s0:s0 + n], flags)
+        args = (lo_top, span, first_bad, mask[s0:s0 + n], flags)
         if w == 1:                  # float32: contiguous, the loop vectorises
             cnt, cb, cd = _scan_chunk(words[s0:s0 + n], *args)
         else:                       # float64: every other word
@@ -142,7 +145,7 @@ def _window_range(words, w, hi, lo, a, b, shift, lo_bin, span, first_bad, cand, 
 
 
 @njit(cache=True, parallel=True)
-def _window_pass(words, w, hi, lo, starts, stops, bptr, shift, lo_bin, span, first_bad, offsets, caps,
+def _window_pass(words, w, hi, lo, starts, stops, bptr, lo_top, span, first_bad, offsets, caps,
                  cand, keys, mask, chunk):
     """:func:`_window_range` over every block; block j gathers into ``[offsets[j]:][:caps[j]]``.
 
@@ -155,7 +158,7 @@ def _window_pass(words, w, hi, lo, starts, stops, bptr, shift, lo_bin, span, fir
         c, cap = offsets[j], offsets[j] + caps[j]
         below, bad = 0, 0
         for p in range(bptr[j], bptr[j + 1]):
-            c, bl, bd = _window_range(words, w, hi, lo, starts[p], stops[p], shift, lo_bin, span,
+            c, bl, bd = _window_range(words, w, hi, lo, starts[p], stops[p], lo_top, span,
                                       first_bad, cand, keys, c, cap, mask, flags)
             below += bl
             bad += bd
@@ -270,7 +273,9 @@ class _Scope:
         offsets = np.concatenate([[0], np.cumsum(caps)[:-1]]).astype(np.int64)
         cand = np.empty(int(np.sum(caps)), dtype=np.int64)
         keys = np.empty(cand.size, dtype=np.uint64)
-        args = (self.shift, np.uint32(lo_bin), np.uint32(hi_bin - lo_bin), self.first_bad)
+        lo_top = lo_bin << int(self.shift)                          # the bins as top-key ranges
+        span = ((hi_bin + 1) << int(self.shift)) - 1 - lo_top
+        args = (np.uint32(lo_top), np.uint32(span), self.first_bad)
         word_args = (self.words, self.uw, self.uhi, self.ulo)
         if self.n_blocks == 1:      # serial: a parallel launch costs more than it saves here
             c, below, bad = 0, 0, 0
