@@ -24,8 +24,9 @@ def test_resolution_order(monkeypatch):
 
 def test_unknown_and_unavailable_backends(monkeypatch):
     net, th, X, y = problem("mlp-relu")
-    with pytest.raises(ValueError, match="unknown backend"):
-        net.loss(th, X, y, backend="tpu")
+    for name in ("tpu", ["cpu"], 3):
+        with pytest.raises(ValueError, match="unknown backend"):
+            net.loss(th, X, y, backend=name)
     monkeypatch.setenv("PYQUIRK_BACKEND", "gpu")
     with pytest.raises(ValueError, match="unknown backend"):
         net.loss(th, X, y)

@@ -451,6 +451,25 @@ def test_net_spec_matches_layout_and_fuses_activations():
     assert spec.workspace_bytes(100, 4, 8) > spec.workspace_bytes(100, 0, 8) > 0
 
 
+def test_net_spec_cache_leaves_with_its_net():
+    """The description cache is keyed by id(net): an entry leaves with its net, and a new net that
+    reuses a dead one's address gets its own description."""
+    import gc
+    from pyquirk.backends import cpu
+    before = len(cpu._specs)
+    for width in (3, 5, 7, 3):
+        net = Net([Dense(width), ReLU(), Dense(3)], input_shape=(4,))
+        th = net.init(0)
+        X = np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32)
+        y = np.arange(4) % 3
+        assert_close(net.grad(th, X, y, backend="cpu"), net.grad(th, X, y, backend="reference"), "fast",
+                     np.float32, what=f"grad of a fresh net ({width})")
+        assert cpu.net_spec(net).n_params == net.n_params
+        del net
+        gc.collect()
+    assert len(cpu._specs) == before
+
+
 # ------------------------------------------------------------------ the engine suite, on each backend
 @pytest.mark.parametrize("backend", ["reference", "cpu"])
 def test_engine_suite_passes_on_backend(backend):

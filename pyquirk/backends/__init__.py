@@ -73,7 +73,7 @@ def resolve(backend: str | None = None) -> str:
 def get(backend: str | None = None) -> ModuleType:
     """The backend module for ``backend`` (resolved as in :func:`resolve`)."""
     # A loaded backend asked for by name, in one lookup: every pass asks, right after the previous
-    # pass evicted the interpreter's caches (Net.hvp's Python cost 30-70 µs less, docs/native.md §6).
+    # pass evicted the interpreter's caches (Net.hvp's Python cost 30-70 µs less, docs/native.md §5).
     mod = _modules.get(backend) if type(backend) is str else None
     if mod is not None:
         return mod

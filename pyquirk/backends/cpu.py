@@ -118,7 +118,7 @@ def net_spec(net):
                 or list(spec.param_offsets) != expected):
             raise RuntimeError(f"native net description disagrees with the Net's layout: {spec!r} vs {net!r}")
     key = id(net)
-    _specs[key] = (weakref.ref(net, lambda _, key=key: _specs.pop(key, None)), spec)
+    _specs[key] = (weakref.ref(net, lambda _, key=key, specs=_specs: specs.pop(key, None)), spec)
     return spec
 
 
